@@ -1,0 +1,66 @@
+"""The ``sendoff`` command: console, report, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.app import Core, build_core
+from bot.reports import build_report, render_report_text
+from bot.settings import Settings, SettingsError, load_settings
+from prompts import PromptError, load_prompts
+from storage import StoreError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sendoff", description="Record client departures and learn from them.")
+    parser.add_argument("--version", action="version", version=f"sendoff {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    commands.add_parser("console", help="chat with the bot in this terminal (no Slack needed)")
+    commands.add_parser("report", help="print reasons, save rate, revenue and workload")
+    commands.add_parser("check", help="validate the configuration and the prompts, then exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "check":
+            return _check(settings)
+        core = build_core(settings)
+    except (SettingsError, PromptError, StoreError) as err:
+        print(f"sendoff: {err}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "console":
+            from handlers.console import run_console
+
+            asyncio.run(run_console(core))
+        elif args.command == "report":
+            print(render_report_text(build_report(core.departures)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _close(core)
+    return 0
+
+
+def _check(settings: Settings) -> int:
+    load_prompts(settings.prompts_dir)
+    print(f"Configuration is valid. Data: {settings.db_path}. Prompts: {settings.prompts_dir or 'built-in'}.")
+    return 0
+
+
+def _close(core: Core) -> None:
+    try:
+        core.close()
+    except StoreError as err:
+        print(f"sendoff: {err}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

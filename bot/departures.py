@@ -1,0 +1,350 @@
+"""Departures: recording them, their interview, their status and their history.
+
+Every public method that changes a departure saves it in one store write, so
+a crash leaves either the whole change or none of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.answers import AnswerError, Context, client_key, parse_client_name
+from bot.clock import Clock, iso
+from bot.interview import Interview, InterviewState, Outcome
+from prompts import Prompts, Question, Stage
+from storage import Record, Store
+
+OPEN = ("reported", "interviewing", "saving", "leaving")
+CLOSED = ("departed", "retained", "won_back")
+STATUSES = OPEN + CLOSED
+# Who may follow whom. Answers move a departure only among AUTOMATIC states;
+# the rest are set by a person (or, later, by the save-deadline question).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "reported": ("interviewing", "saving", "leaving", "departed", "retained"),
+    "interviewing": ("saving", "leaving", "departed", "retained"),
+    "saving": ("leaving", "departed", "retained"),
+    "leaving": ("saving", "departed", "retained"),
+    "departed": ("won_back",),
+    "retained": ("leaving",),
+    "won_back": (),
+}
+AUTOMATIC = ("interviewing", "saving", "leaving")
+SAVE_ATTEMPT = ("yes", "maybe")
+# Roles whose answers identify a person: left out of team summaries, erased by forget.
+PERSONAL_ROLES = ("contact_name", "contact_email", "topics")
+# What "forget" keeps: enough for anonymous counts, nothing about anyone.
+ANONYMOUS_ROLES = ("reason", "fixable", "revenue", "workload")
+
+
+class DepartureError(Exception):
+    """A request that cannot be carried out; str() says why, for the person who asked."""
+
+
+@dataclass(frozen=True)
+class Started:
+    departure: Record
+    created: bool  # False: an open departure for this client already existed
+
+
+def status_label(status: str) -> str:
+    return status.replace("_", " ")
+
+
+class Departures:
+    def __init__(self, store: Store, prompts: Prompts, clock: Clock, *, timezone: str = "UTC",
+                 currency: str = "EUR", admins: frozenset[str] = frozenset()) -> None:  # fmt: skip
+        self.store = store
+        self.prompts = prompts
+        self.interview = Interview(prompts.script)
+        self.clock = clock
+        self.zone = ZoneInfo(timezone)
+        self.currency = currency
+        self.admins = admins
+
+    # -- lookups -----------------------------------------------------------------
+    def today(self) -> date:
+        return self.clock.now().astimezone(self.zone).date()
+
+    def get(self, departure_id: int) -> Record:
+        record = self.store.get_departure(departure_id)
+        if record is None:
+            raise DepartureError(f"There is no departure #{departure_id}.")
+        return record
+
+    def find(self, client: str, *, open_only: bool = False) -> Record | None:
+        """The departure ``client`` names: its open one first, else (unless ``open_only``) its latest.
+
+        A name that matches no client exactly may be the start of one ("acme"
+        for "Acme Corp"), as long as it points at a single client.
+        """
+        key = client_key(client)
+        if not key:
+            return None
+        found = self.store.find_departures(client_key=key)
+        if not found and not open_only:
+            candidates = self.store.find_departures()
+            prefixed = [d for d in candidates if d["client_key"].startswith(key) and not d.get("forgotten")]
+            clients = {d["client_key"] for d in prefixed}
+            if len(clients) > 1:
+                names = sorted({d["client"] for d in prefixed})
+                raise DepartureError(f"\"{client.strip()}\" could be {', '.join(names[:5])}: type more of the name.")
+            found = prefixed
+        open_ones = [d for d in found if d["status"] in OPEN]
+        if open_ones:
+            return open_ones[-1]
+        return None if open_only or not found else found[-1]
+
+    def list_open(self, am: str | None = None) -> list[Record]:
+        return self.store.find_departures(statuses=OPEN, am=am)
+
+    def all(self) -> list[Record]:
+        return self.store.find_departures()
+
+    def resumable(self, am: str) -> Record | None:
+        """The departure whose interview ``am`` was last in the middle of."""
+        waiting = [d for d in self.list_open(am) if self.current_question(d) is not None]
+        return max(waiting, key=lambda d: d["updated_at"], default=None)
+
+    # -- the interview -----------------------------------------------------------
+    def state(self, record: Record) -> InterviewState:
+        return InterviewState.from_record(record)
+
+    def current_question(self, record: Record) -> Question | None:
+        return self.interview.next_question(self.state(record))
+
+    def position(self, record: Record, question: Question) -> tuple[int, int]:
+        """Where ``question`` stands among the questions that apply: (1-based, total)."""
+        applicable = self.interview.applicable(self.state(record))
+        ids = [q.id for q in applicable]
+        return (ids.index(question.id) + 1 if question.id in ids else len(ids)), len(ids)
+
+    def progress(self, record: Record) -> str:
+        done, total = self.interview.progress(self.state(record))
+        return f"{done}/{total}"
+
+    def answer_value(self, record: Record, role: str) -> Any:
+        question = self.prompts.script.by_role(role)
+        if question is None or not self.interview.applies(question, self.state(record)):
+            return None
+        return self.state(record).answers.get(question.id, {}).get("value")
+
+    def start(
+        self,
+        client: str,
+        *,
+        am: str,
+        source: str,
+        context: str | None = None,
+        prefill: dict[str, Any] | None = None,
+        status: str = "interviewing",
+    ) -> Started:
+        """Record a new departure, or return the open one for the same client."""
+        name = parse_client_name(client)
+        existing = self.find(name, open_only=True)
+        if existing is not None:
+            return Started(existing, created=False)
+        now = iso(self.clock.now())
+        record: Record = {
+            "client": name,
+            "client_key": client_key(name),
+            "am": am,
+            "source": source,
+            "status": status,
+            "context": context,
+            "created_at": now,
+            "updated_at": now,
+            "interview": InterviewState().to_record(),
+            "history": [{"at": now, "by": am, "event": "status", "from": None, "to": status}],
+            "opted_out": False,
+        }
+        if prefill:
+            state = InterviewState()
+            for role, value in prefill.items():
+                question = self.prompts.script.by_role(role)
+                if question is not None and value is not None:
+                    self.interview.prefill(state, question, value, actor=source, at=now)
+            record["interview"] = state.to_record()
+        return Started(self.store.insert_departure(record), created=True)
+
+    def answer(self, record: Record, raw: str, *, actor: str) -> tuple[Record, Outcome]:
+        """Answer the current question with ``raw``; AnswerError changes nothing."""
+        question = self._current_or_fail(record)
+        state = self.state(record)
+        now = self.clock.now()
+        outcome = self.interview.answer(
+            state, question, raw, Context(self.today(), self.currency), actor=actor, at=iso(now)
+        )
+        return self._after(record, state, outcome, actor), outcome
+
+    def skip(self, record: Record, *, actor: str) -> tuple[Record, Outcome]:
+        question = self._current_or_fail(record)
+        state = self.state(record)
+        outcome = self.interview.skip(state, question, actor=actor, at=iso(self.clock.now()))
+        return self._after(record, state, outcome, actor), outcome
+
+    def _current_or_fail(self, record: Record) -> Question:
+        question = self.current_question(record)
+        if question is None:
+            raise AnswerError("There is no question waiting for an answer.")
+        return question
+
+    def _after(self, record: Record, state: InterviewState, outcome: Outcome, actor: str) -> Record:
+        now = iso(self.clock.now())
+        record["interview"] = state.to_record()
+        new_display = outcome.parsed.display if outcome.parsed else "skipped"
+        record["history"].append(
+            {"at": now, "by": actor, "event": "answer", "question": outcome.question.id,
+             "from": outcome.previous, "to": new_display}
+        )  # fmt: skip
+        automatic = self._automatic_status(record, state)
+        if automatic and automatic != record["status"]:
+            self._move(record, automatic, actor, now, note="from the interview answers")
+        record["updated_at"] = now
+        self.store.save_departure(record)
+        return record
+
+    def _automatic_status(self, record: Record, state: InterviewState) -> str | None:
+        if record["status"] not in AUTOMATIC:
+            return None
+        fixable = self.answer_value(record, "fixable")
+        if fixable in SAVE_ATTEMPT:
+            return "saving"
+        if fixable is not None or self.interview.is_finished(state):
+            return "leaving"
+        return "interviewing"
+
+    def back(self, record: Record) -> Question | None:
+        state = self.state(record)
+        question = self.interview.back(state)
+        if question is not None:
+            self._save_state(record, state)
+        return question
+
+    def later(self, record: Record, *, actor: str) -> Stage | None:
+        state = self.state(record)
+        stage = self.interview.park_current_stage(state)
+        if stage is not None:
+            record["history"].append({"at": iso(self.clock.now()), "by": actor, "event": "later", "stage": stage.id})
+            self._save_state(record, state)
+        return stage
+
+    def resume(self, record: Record) -> Question | None:
+        state = self.state(record)
+        self.interview.resume(state)
+        self._save_state(record, state)
+        return self.interview.next_question(state)
+
+    def edit(self, record: Record, question_id: str, *, actor: str) -> Question:
+        self.require_access(record, actor)
+        state = self.state(record)
+        question = self.interview.edit(state, question_id)
+        self._save_state(record, state)
+        return question
+
+    def keep(self, record: Record) -> None:
+        state = self.state(record)
+        self.interview.keep(state)
+        self._save_state(record, state)
+
+    def _save_state(self, record: Record, state: InterviewState) -> None:
+        record["interview"] = state.to_record()
+        record["updated_at"] = iso(self.clock.now())
+        self.store.save_departure(record)
+
+    # -- status ------------------------------------------------------------------
+    def set_status(self, record: Record, status: str, *, actor: str, note: str | None = None) -> Record:
+        self.require_access(record, actor)
+        if status not in STATUSES:
+            raise DepartureError(f"'{status}' is not a status. Statuses: {', '.join(STATUSES)}.")
+        if status == record["status"]:
+            return record
+        if status not in TRANSITIONS[record["status"]]:
+            allowed = ", ".join(TRANSITIONS[record["status"]]) or "none"
+            raise DepartureError(
+                f"{record['client']} is {status_label(record['status'])}; it cannot become "
+                f"{status_label(status)}. Allowed now: {allowed}."
+            )
+        now = iso(self.clock.now())
+        self._move(record, status, actor, now, note)
+        record["updated_at"] = now
+        self.store.save_departure(record)
+        return record
+
+    @staticmethod
+    def _move(record: Record, status: str, actor: str, at: str, note: str | None) -> None:
+        record["history"].append({"at": at, "by": actor, "event": "status", "from": record["status"], "to": status,
+                                  "note": note})  # fmt: skip
+        record["status"] = status
+
+    def opt_out(self, record: Record, *, actor: str) -> Record:
+        self.require_access(record, actor)
+        if not record.get("opted_out"):
+            now = iso(self.clock.now())
+            record["opted_out"] = True
+            record["history"].append({"at": now, "by": actor, "event": "opt_out"})
+            record["updated_at"] = now
+            self.store.save_departure(record)
+        return record
+
+    def forget(self, record: Record, *, actor: str) -> Record:
+        """Erase the client's personal data and the answers; keep anonymous counts."""
+        self.require_access(record, actor)
+        now = iso(self.clock.now())
+        state = self.state(record)
+        kept = {}
+        for role in ANONYMOUS_ROLES:
+            question = self.prompts.script.by_role(role)
+            if question is not None and question.id in state.answers:
+                answer = state.answers[question.id]
+                kept[question.id] = {"value": answer.get("value"), "display": answer.get("display"),
+                                     "skipped": answer.get("skipped", False)}  # fmt: skip
+        record.update(
+            client=f"Forgotten client #{record['id']}",
+            client_key=f"forgotten{record['id']}",
+            context=None,
+            interview={"answers": kept, "trail": list(kept), "parked": [], "editing": None},
+            history=[h for h in record["history"] if h["event"] == "status"]
+            + [{"at": now, "by": actor, "event": "forgotten"}],
+            opted_out=True,
+            forgotten=True,
+            updated_at=now,
+        )
+        for entry in record["history"]:
+            entry.pop("note", None)
+        self.store.save_departure(record)
+        return record
+
+    # -- access ------------------------------------------------------------------
+    def may_see(self, record: Record, user: str) -> bool:
+        """Details of a departure are for its account manager and the admins."""
+        return user == record["am"] or user in self.admins
+
+    def require_access(self, record: Record, user: str) -> None:
+        if not self.may_see(record, user):
+            raise DepartureError(
+                f"Only the account manager of {record['client']} (or an admin) can change it."
+            )
+
+    # -- reading back ------------------------------------------------------------
+    def summary(self, record: Record, *, include_personal: bool = True) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Stage title -> (question label, answer) for every answered question that applies."""
+        state = self.state(record)
+        sections = []
+        for stage in self.prompts.script.stages:
+            rows = []
+            for question in stage.questions:
+                answer = state.answers.get(question.id)
+                if answer is None or not self.interview.applies(question, state):
+                    continue
+                if not include_personal and question.role in PERSONAL_ROLES:
+                    continue
+                rows.append((question.label, answer.get("display", "")))
+            if rows:
+                sections.append((stage.title, rows))
+        return sections
+
+    def question_ids(self) -> list[str]:
+        return [q.id for q in self.prompts.script.questions()]

@@ -1,0 +1,166 @@
+"""Configuration, from the environment and an optional ``.env`` file.
+
+The environment always wins over ``.env``. Every variable is documented in
+``.env.example``. A setting that is present but malformed is an error for every
+command; what Slack needs is only required by ``sendoff run``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+SLACK_APPS = "https://api.slack.com/apps"
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or malformed; one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = Path("data/sendoff.json")
+    prompts_dir: Path | None = None
+    timezone: str = "UTC"
+    currency: str = "EUR"
+    channel: str | None = None
+    admins: frozenset[str] = field(default_factory=frozenset)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_security: str = "starttls"
+    mail_from: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    port: int = 3000
+    console_user: str = "you"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.db_path.parent
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def problems_for_run(self) -> list[str]:
+        """What ``sendoff run`` needs beyond a well-formed configuration."""
+        problems = []
+        if not self.slack_bot_token:
+            problems.append(
+                f"SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...) from "
+                f"{SLACK_APPS} > your app > OAuth & Permissions."
+            )
+        if not self.slack_app_token and not self.slack_signing_secret:
+            problems.append(
+                f"SLACK_SIGNING_SECRET is not set (needed in HTTP mode): copy it from {SLACK_APPS} > "
+                f"your app > Basic Information > App Credentials, or set SLACK_APP_TOKEN for Socket Mode."
+            )
+        return problems
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        return "you"
+
+
+def _env(environ: Mapping[str, str] | None, dotenv: Path | None) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return {k: v.strip() for k, v in merged.items() if v is not None and v.strip() != ""}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Settings from ``environ`` (default: the process environment) over ``dotenv``."""
+    env = _env(environ, dotenv)
+    problems: list[str] = []
+
+    def port_of(name: str, default: int | None) -> int | None:
+        raw = env.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            problems.append(f"{name}={raw!r} is not a port number (1-65535).")
+            return default
+        return int(raw)
+
+    timezone = env.get("SENDOFF_TIMEZONE", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"SENDOFF_TIMEZONE={timezone!r} is not an IANA time zone, such as Europe/Berlin.")
+        timezone = "UTC"
+
+    currency = env.get("SENDOFF_CURRENCY", "EUR").upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        problems.append(f"SENDOFF_CURRENCY={currency!r} is not a three-letter currency code, such as EUR.")
+        currency = "EUR"
+
+    security = env.get("SMTP_SECURITY", "starttls").lower()
+    if security not in ("starttls", "tls", "none"):
+        problems.append(f"SMTP_SECURITY={security!r} must be starttls, tls or none.")
+
+    for name, prefix, where in (
+        ("SLACK_BOT_TOKEN", "xoxb-", "OAuth & Permissions"),
+        ("SLACK_APP_TOKEN", "xapp-", "Basic Information > App-Level Tokens (scope connections:write)"),
+    ):
+        value = env.get(name)
+        if value is not None and not value.startswith(prefix):
+            problems.append(f"{name} must start with {prefix}: copy it from {SLACK_APPS} > your app > {where}.")
+
+    channel = env.get("SENDOFF_CHANNEL")
+    if channel is not None and not re.fullmatch(r"#?[\w.-]{1,80}", channel):
+        problems.append(f"SENDOFF_CHANNEL={channel!r} must be a channel id (C0123...) or a name such as #departures.")
+
+    mail_from = env.get("MAIL_FROM")
+    if mail_from is not None and ("\n" in mail_from or "\r" in mail_from or "@" not in mail_from):
+        problems.append("MAIL_FROM must be one email address, such as Sendoff <team@example.com>.")
+
+    prompts_dir = env.get("SENDOFF_PROMPTS")
+    if prompts_dir is not None and not Path(prompts_dir).is_dir():
+        problems.append(f"SENDOFF_PROMPTS={prompts_dir!r} is not a folder.")
+
+    smtp_port = port_of("SMTP_PORT", None)
+    port = port_of("PORT", 3000)
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        db_path=Path(env.get("SENDOFF_DB", "data/sendoff.json")),
+        prompts_dir=Path(prompts_dir) if prompts_dir else None,
+        timezone=timezone,
+        currency=currency,
+        channel=channel,
+        admins=frozenset(a.strip() for a in env.get("SENDOFF_ADMINS", "").split(",") if a.strip()),
+        slack_bot_token=env.get("SLACK_BOT_TOKEN"),
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
+        slack_app_token=env.get("SLACK_APP_TOKEN"),
+        slack_api_url=env.get("SLACK_API_URL"),
+        smtp_host=env.get("SMTP_HOST"),
+        smtp_port=smtp_port,
+        smtp_username=env.get("SMTP_USERNAME"),
+        smtp_password=env.get("SMTP_PASSWORD"),
+        smtp_security=security,
+        mail_from=mail_from,
+        webhook_secret=env.get("WEBHOOK_SECRET"),
+        port=port or 3000,
+        console_user=_login_name(),
+    )

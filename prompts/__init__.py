@@ -1,0 +1,362 @@
+"""What the bot asks and says, loaded from TOML and validated.
+
+The defaults live beside this file. ``SENDOFF_PROMPTS`` may name a folder
+with a company's own ``interview.toml`` and/or ``messages.toml``; whatever it
+does not provide comes from the defaults. Every mistake in a file is reported
+with the file and the question (or message) it concerns.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULTS = Path(__file__).parent
+
+KINDS = frozenset({"choice", "multi_choice", "text", "yes_no", "date", "money", "email", "country", "number"})
+ROLES = frozenset(
+    {
+        "confirmed", "reason", "revenue", "fixable", "save_owner", "save_deadline",
+        "final_payment", "final_payment_due", "data_return", "support_end",
+        "agreement_signed", "consent", "contact_name", "contact_email", "country",
+        "timezone", "greetings", "topics", "workload",
+    }
+)  # fmt: skip
+OPTION_SOURCES = frozenset({"time_zones"})
+QUESTION_FIELDS = frozenset({"client", "am"})
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Slack's own limits on what a question becomes (DESIGN.md, Block Kit limits).
+MAX_OPTION_LABEL = 75
+MAX_TEXT_LENGTH = 3000
+DEFAULT_TEXT_LENGTH = 2000
+
+# Which placeholders each message may use.
+MESSAGE_FIELDS: dict[str, frozenset[str]] = {
+    "started": frozenset({"client", "questions"}),
+    "already_open": frozenset({"client", "progress", "status"}),
+    "resuming": frozenset({"client", "progress"}),
+    "parked": frozenset({"client", "stage"}),
+    "paused_unconfirmed": frozenset({"client"}),
+    "completed": frozenset({"client"}),
+    "nothing_to_ask": frozenset({"client"}),
+    "first_question": frozenset(),
+    "not_skippable": frozenset(),
+    "editing": frozenset({"question", "client", "current"}),
+    "edited": frozenset({"question", "client", "old", "new"}),
+    "unknown_client": frozenset({"client"}),
+    "unknown_question": frozenset({"question", "questions"}),
+    "not_applicable": frozenset({"question"}),
+    "status_changed": frozenset({"client", "status"}),
+    "bad_status": frozenset({"client", "status", "allowed"}),
+    "no_open": frozenset(),
+    "forgotten": frozenset({"client"}),
+    "opted_out": frozenset({"client"}),
+}
+
+
+class PromptError(Exception):
+    """A prompt file is invalid; the message names the file and the item."""
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+    pause: bool = False
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on an earlier answer. Structured data, never evaluated code."""
+
+    question: str
+    test: str  # "in", "equals", "answered" or "many_time_zones"
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    label: str
+    text: str
+    kind: str
+    stage: str
+    options: tuple[Option, ...] = ()
+    options_from: str | None = None
+    when: tuple[Condition, ...] = ()
+    skippable: bool = False
+    dates: str = "any"
+    max_length: int = DEFAULT_TEXT_LENGTH
+    min: float | None = None
+    max: float | None = None
+    role: str | None = None
+
+    def option(self, option_id: str) -> Option | None:
+        return next((o for o in self.options if o.id == option_id), None)
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Script:
+    stages: tuple[Stage, ...]
+    _by_id: dict[str, Question] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update({q.id: q for q in self.questions()})
+
+    def questions(self) -> Iterator[Question]:
+        for stage in self.stages:
+            yield from stage.questions
+
+    def question(self, question_id: str) -> Question | None:
+        return self._by_id.get(question_id)
+
+    def by_role(self, role: str) -> Question | None:
+        return next((q for q in self.questions() if q.role == role), None)
+
+    def stage(self, stage_id: str) -> Stage:
+        return next(s for s in self.stages if s.id == stage_id)
+
+
+@dataclass(frozen=True)
+class Messages:
+    texts: dict[str, str]
+
+    def render(self, key: str, escape: Callable[[str], str] = str, **values: object) -> str:
+        """The message ``key`` with each value passed through ``escape``.
+
+        Values are substituted once and never read as templates themselves.
+        """
+        return self.texts[key].format(**{k: escape(str(v)) for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class Prompts:
+    script: Script
+    messages: Messages
+
+
+def load_prompts(folder: str | Path | None = None) -> Prompts:
+    """The prompts in ``folder`` (a company's own copy), the defaults for the rest."""
+    folder = Path(folder) if folder else None
+    if folder is not None and not folder.is_dir():
+        raise PromptError(f"SENDOFF_PROMPTS={folder}: no such folder")
+
+    def pick(name: str) -> Path:
+        if folder is not None and (folder / name).is_file():
+            return folder / name
+        return DEFAULTS / name
+
+    script = load_script(pick("interview.toml"))
+    messages = load_messages(pick("messages.toml"))
+    return Prompts(script, messages)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise PromptError(f"{path}: {err}") from err
+
+
+def placeholders(template: str) -> set[str]:
+    """The names a template uses; raises ValueError for anything but plain {name}."""
+    names = set()
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if spec or conversion or not name.isidentifier():
+            raise ValueError(f"placeholder {{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}} must be a plain name like {{client}}")
+        names.add(name)
+    return names
+
+
+def _check_template(template: str, allowed: frozenset[str], where: str) -> None:
+    try:
+        used = placeholders(template)
+    except ValueError as err:
+        raise PromptError(f"{where}: {err}") from err
+    unknown = used - allowed
+    if unknown:
+        known = ", ".join(f"{{{n}}}" for n in sorted(allowed)) or "none"
+        raise PromptError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {known})")
+
+
+def load_messages(path: Path) -> Messages:
+    data = _read_toml(path).get("messages", {})
+    texts: dict[str, str] = {}
+    if path.parent != DEFAULTS:
+        texts.update(load_messages(DEFAULTS / path.name).texts)
+    for key, text in data.items():
+        where = f"{path}: message '{key}'"
+        if key not in MESSAGE_FIELDS:
+            raise PromptError(f"{where}: unknown message (known: {', '.join(sorted(MESSAGE_FIELDS))})")
+        if not isinstance(text, str):
+            raise PromptError(f"{where}: must be a string")
+        _check_template(text, MESSAGE_FIELDS[key], where)
+        texts[key] = text
+    missing = set(MESSAGE_FIELDS) - set(texts)
+    if missing:
+        raise PromptError(f"{path}: missing messages: {', '.join(sorted(missing))}")
+    return Messages(texts)
+
+
+def load_script(path: Path) -> Script:
+    data = _read_toml(path)
+    stages_data = data.get("stage")
+    if not isinstance(stages_data, list) or not stages_data:
+        raise PromptError(f"{path}: no [[stage]] found; the interview needs at least one stage")
+    seen: dict[str, Question] = {}
+    stage_ids: set[str] = set()
+    roles: dict[str, str] = {}
+    stages = []
+    for stage_data in stages_data:
+        stage_id = stage_data.get("id", "")
+        if not isinstance(stage_id, str) or not ID_PATTERN.match(stage_id):
+            raise PromptError(f"{path}: stage '{stage_id}': id must be lower-case letters, digits and _")
+        if stage_id in stage_ids:
+            raise PromptError(f"{path}: stage '{stage_id}': duplicate id")
+        stage_ids.add(stage_id)
+        questions = []
+        for raw in stage_data.get("question", []):
+            question = _parse_question(path, stage_id, raw, seen)
+            if question.role:
+                if question.role in roles:
+                    raise PromptError(
+                        f"{path}: question '{question.id}': role '{question.role}' "
+                        f"is already taken by question '{roles[question.role]}'"
+                    )
+                roles[question.role] = question.id
+            seen[question.id] = question
+            questions.append(question)
+        if not questions:
+            raise PromptError(f"{path}: stage '{stage_id}': has no questions")
+        stages.append(Stage(stage_id, str(stage_data.get("title", stage_id)), tuple(questions)))
+    return Script(tuple(stages))
+
+
+def _parse_question(path: Path, stage_id: str, raw: dict[str, Any], earlier: dict[str, Question]) -> Question:
+    qid = raw.get("id", "")
+    where = f"{path}: question '{qid}'"
+    if not isinstance(qid, str) or not ID_PATTERN.match(qid):
+        raise PromptError(f"{where}: id must start with a letter and hold only a-z, 0-9 and _")
+    if qid in earlier:
+        raise PromptError(f"{where}: duplicate id")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise PromptError(f"{where}: unknown kind '{kind}' (known: {', '.join(sorted(KINDS))})")
+    text = raw.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise PromptError(f"{where}: needs a text")
+    _check_template(text, QUESTION_FIELDS, where)
+    role = raw.get("role")
+    if role is not None and role not in ROLES:
+        raise PromptError(f"{where}: unknown role '{role}' (known: {', '.join(sorted(ROLES))})")
+
+    options_from = raw.get("options_from")
+    options = tuple(_parse_options(where, raw.get("options", [])))
+    if kind in ("choice", "multi_choice"):
+        if options_from is not None:
+            if options_from not in OPTION_SOURCES:
+                raise PromptError(f"{where}: unknown options_from '{options_from}'")
+            if not any(q.kind == "country" for q in earlier.values()):
+                raise PromptError(f"{where}: options_from = 'time_zones' needs an earlier country question")
+        elif not options:
+            raise PromptError(f"{where}: a {kind} question needs options")
+    elif options or options_from:
+        raise PromptError(f"{where}: only choice questions take options")
+
+    max_length = raw.get("max_length", DEFAULT_TEXT_LENGTH)
+    if not isinstance(max_length, int) or not 1 <= max_length <= MAX_TEXT_LENGTH:
+        raise PromptError(f"{where}: max_length must be a whole number from 1 to {MAX_TEXT_LENGTH}")
+    dates = raw.get("dates", "any")
+    if dates not in ("any", "past", "future"):
+        raise PromptError(f"{where}: dates must be 'any', 'past' or 'future'")
+
+    when_raw = raw.get("when", [])
+    when_list = [when_raw] if isinstance(when_raw, dict) else when_raw
+    if not isinstance(when_list, list):
+        raise PromptError(f"{where}: when must be a table or a list of tables")
+    when = tuple(_parse_condition(where, c, earlier) for c in when_list)
+
+    known = {
+        "id", "label", "text", "kind", "options", "options_from", "when", "skippable",
+        "dates", "max_length", "min", "max", "role",
+    }  # fmt: skip
+    extra = set(raw) - known
+    if extra:
+        raise PromptError(f"{where}: unknown setting '{sorted(extra)[0]}'")
+    return Question(
+        id=qid,
+        label=str(raw.get("label", qid)),
+        text=text,
+        kind=kind,
+        stage=stage_id,
+        options=options,
+        options_from=options_from,
+        when=when,
+        skippable=bool(raw.get("skippable", False)),
+        dates=dates,
+        max_length=max_length,
+        min=raw.get("min"),
+        max=raw.get("max"),
+        role=role,
+    )
+
+
+def _parse_options(where: str, raw: Any) -> Iterator[Option]:
+    if not isinstance(raw, list):
+        raise PromptError(f"{where}: options must be a list")
+    ids = set()
+    for item in raw:
+        if not isinstance(item, dict) or "id" not in item or "label" not in item:
+            raise PromptError(f"{where}: each option needs an id and a label")
+        option_id, label = str(item["id"]), str(item["label"])
+        if not ID_PATTERN.match(option_id):
+            raise PromptError(f"{where}: option id '{option_id}' must be lower-case letters, digits and _")
+        if option_id in ids:
+            raise PromptError(f"{where}: duplicate option '{option_id}'")
+        if not label or len(label) > MAX_OPTION_LABEL:
+            raise PromptError(f"{where}: option '{option_id}' needs a label of 1 to {MAX_OPTION_LABEL} characters")
+        ids.add(option_id)
+        yield Option(option_id, label, bool(item.get("pause", False)))
+
+
+def _parse_condition(where: str, raw: Any, earlier: dict[str, Question]) -> Condition:
+    if not isinstance(raw, dict) or "question" not in raw:
+        raise PromptError(f"{where}: each condition needs a question")
+    target_id = raw["question"]
+    target = earlier.get(target_id)
+    if target is None:
+        raise PromptError(
+            f"{where}: condition on unknown or later question '{target_id}' "
+            f"(a condition may only look at questions asked before)"
+        )
+    tests = [t for t in ("in", "equals", "answered", "many_time_zones") if t in raw]
+    if len(tests) != 1 or len(raw) != 2:
+        raise PromptError(f"{where}: a condition takes question and exactly one of in, equals, answered, many_time_zones")
+    test = tests[0]
+    value = raw[test]
+    if test == "in":
+        if not isinstance(value, list) or not value:
+            raise PromptError(f"{where}: 'in' takes a list of option ids")
+        if target.options:
+            unknown = [v for v in value if target.option(v) is None]
+            if unknown:
+                raise PromptError(f"{where}: question '{target_id}' has no option '{unknown[0]}'")
+        value = tuple(value)
+    if test == "many_time_zones" and target.kind != "country":
+        raise PromptError(f"{where}: many_time_zones only applies to a country question")
+    return Condition(target_id, test, value)

@@ -1,0 +1,193 @@
+"""Persistence behind one small contract.
+
+Records are plain JSON-able dicts with an integer ``id``. The store never
+interprets them beyond the few fields it indexes (see ``INDEXED``), so bot/
+owns the meaning of every field. Two backends implement the contract: the
+in-memory one (tests, benches) and the TinyDB one (the embedded default).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+DEPARTURES = "departures"
+TOUCHES = "touches"
+EVENTS = "events"
+TABLES = (DEPARTURES, TOUCHES, EVENTS)
+
+# Fields kept in memory beside each record so that lists and lookups never
+# have to parse every stored document.
+INDEXED: dict[str, tuple[str, ...]] = {
+    DEPARTURES: ("client_key", "status", "am", "updated_at"),
+    TOUCHES: ("key", "departure_id", "status", "due_at", "kind"),
+    EVENTS: ("key", "at"),
+}
+
+Record = dict[str, Any]
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class StoreError(Exception):
+    """The store cannot be used; the message says what to do."""
+
+
+class StoreCorruptError(StoreError):
+    """A data file cannot be read. It is left exactly as it was found."""
+
+
+class Store(ABC):
+    """The repository contract that bot/ relies on.
+
+    Every write is durable when the call returns. ``batch()`` groups writes so
+    that either all of them or none survive a crash.
+    """
+
+    # -- departures ---------------------------------------------------------
+    def insert_departure(self, record: Record) -> Record:
+        return self._insert(DEPARTURES, record)
+
+    def save_departure(self, record: Record) -> None:
+        self._put(DEPARTURES, record)
+
+    def get_departure(self, departure_id: int) -> Record | None:
+        return self._get(DEPARTURES, departure_id)
+
+    def find_departures(
+        self,
+        *,
+        client_key: str | None = None,
+        statuses: Iterable[str] | None = None,
+        am: str | None = None,
+    ) -> list[Record]:
+        """Departures matching every given filter, oldest first."""
+        wanted = set(statuses) if statuses is not None else None
+        return self._select(
+            DEPARTURES,
+            lambda f: (client_key is None or f["client_key"] == client_key)
+            and (wanted is None or f["status"] in wanted)
+            and (am is None or f["am"] == am),
+        )
+
+    def count_departures(self) -> int:
+        return self._count(DEPARTURES)
+
+    # -- touches ------------------------------------------------------------
+    def put_touch(self, record: Record) -> Record:
+        """Insert a touch, or replace the one with the same unique ``key``."""
+        existing = self._ids_where(TOUCHES, lambda f: f["key"] == record["key"])
+        if existing:
+            record = {**record, "id": existing[0]}
+            self._put(TOUCHES, record)
+            return record
+        return self._insert(TOUCHES, record)
+
+    def save_touch(self, record: Record) -> None:
+        self._put(TOUCHES, record)
+
+    def get_touch(self, touch_id: int) -> Record | None:
+        return self._get(TOUCHES, touch_id)
+
+    def find_touches(
+        self,
+        *,
+        departure_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        due_before: str | None = None,
+    ) -> list[Record]:
+        """Touches matching every filter, earliest due first.
+
+        ``due_before`` compares ISO-8601 UTC strings, which sort as times do.
+        """
+        wanted = set(statuses) if statuses is not None else None
+        found = self._select(
+            TOUCHES,
+            lambda f: (departure_id is None or f["departure_id"] == departure_id)
+            and (wanted is None or f["status"] in wanted)
+            and (due_before is None or (f["due_at"] or "") <= due_before),
+        )
+        return sorted(found, key=lambda t: (t.get("due_at") or "", t["id"]))
+
+    def count_touches(self) -> int:
+        return self._count(TOUCHES)
+
+    def claim_touch(self, touch_id: int, expected: str, new: str, **changes: Any) -> Record | None:
+        """Move a touch from ``expected`` to ``new`` status, durably, or do nothing.
+
+        Returns the updated touch, or None when it was not in ``expected``:
+        the dispatcher claims a touch before sending so that it goes at most once.
+        """
+        touch = self._get(TOUCHES, touch_id)
+        if touch is None or touch["status"] != expected:
+            return None
+        touch.update(changes, status=new)
+        self._put(TOUCHES, touch)
+        return touch
+
+    # -- processed events ---------------------------------------------------
+    def remember_event(self, key: str, at: str, forget_before: str) -> bool:
+        """Record an event id; False when it was seen already.
+
+        Ids older than ``forget_before`` are dropped in the same write.
+        """
+        if self._ids_where(EVENTS, lambda f: f["key"] == key):
+            return False
+        stale = self._ids_where(EVENTS, lambda f: f["at"] < forget_before)
+        with self.batch():
+            for event_id in stale:
+                self._delete(EVENTS, event_id)
+            self._insert(EVENTS, {"key": key, "at": at})
+        return True
+
+    # -- backend hooks --------------------------------------------------------
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the writes made inside the block into one atomic write."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release the store; it is unusable afterwards."""
+
+    @abstractmethod
+    def _insert(self, table: str, record: Record) -> Record:
+        """Store a new record under a fresh id and return it with that id."""
+
+    @abstractmethod
+    def _put(self, table: str, record: Record) -> None:
+        """Store ``record`` under its own ``id``, replacing what was there."""
+
+    @abstractmethod
+    def _delete(self, table: str, record_id: int) -> None:
+        """Remove a record; removing a missing one is not an error."""
+
+    @abstractmethod
+    def _get(self, table: str, record_id: int) -> Record | None:
+        """A fresh copy of one record, or None."""
+
+    @abstractmethod
+    def _ids_where(self, table: str, predicate: Predicate) -> list[int]:
+        """Ids whose indexed fields satisfy ``predicate``, in id order."""
+
+    @abstractmethod
+    def _select(self, table: str, predicate: Predicate) -> list[Record]:
+        """Fresh copies of the records whose indexed fields satisfy ``predicate``."""
+
+    @abstractmethod
+    def _count(self, table: str) -> int:
+        """How many records ``table`` holds."""
+
+
+def open_store(path: str | Path | None) -> Store:
+    """The TinyDB store at ``path``, or an in-memory one when ``path`` is None."""
+    if path is None:
+        from storage.memory_store import MemoryStore
+
+        return MemoryStore()
+    from storage.tinydb_store import TinyDBStore
+
+    return TinyDBStore(Path(path))
