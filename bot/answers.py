@@ -65,9 +65,7 @@ def neutralise(text: str, *, keep_newlines: bool = False) -> str:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     else:
         text = re.sub(r"[\r\n\u2028\u2029]+", " ", text)
-    text = "".join(
-        ch for ch in text if ch == "\n" and keep_newlines or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
+    text = "".join(ch for ch in text if ch == "\n" and keep_newlines or unicodedata.category(ch) not in ("Cc", "Cf"))
     text = BROADCASTS.sub(lambda m: "＠" + (m.group(1) or m.group(3)), text)
     if keep_newlines:
         return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")).strip()
@@ -129,9 +127,11 @@ def _pick(options: tuple[Option, ...], raw: str) -> Option:
 
 def _multi_choice(question: Question, raw: str, ctx: Context) -> Parsed:
     options = options_for(question, ctx.answers)
-    parts = [p for p in re.split(r"[,;\s]+", raw) if p] if raw.replace(",", "").replace(" ", "").isdigit() else [
-        p.strip() for p in re.split(r"[,;]", raw) if p.strip()
-    ]
+    parts = (
+        [p for p in re.split(r"[,;\s]+", raw) if p]
+        if raw.replace(",", "").replace(" ", "").isdigit()
+        else [p.strip() for p in re.split(r"[,;]", raw) if p.strip()]
+    )
     if not parts:
         raise AnswerError(f"Pick one or more options, such as 1,3 (1 to {len(options)}).")
     picked: list[Option] = []
@@ -213,9 +213,7 @@ def _real_date(year: int, month: int, day: int, raw: str) -> date:
         raise AnswerError(f"{_short(raw)} is not a real date: there is no month {month} (day/month/year).")
     last = calendar.monthrange(year, month)[1]
     if not 1 <= day <= last:
-        raise AnswerError(
-            f"{_short(raw)} is not a real date: {calendar.month_name[month]} {year} has {last} days."
-        )
+        raise AnswerError(f"{_short(raw)} is not a real date: {calendar.month_name[month]} {year} has {last} days.")
     return date(year, month, day)
 
 

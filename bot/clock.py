@@ -35,8 +35,8 @@ class ManualClock:
 
 
 def iso(moment: datetime) -> str:
-    """The stored form of a moment: ISO-8601 UTC with a Z, sortable as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The stored form of a moment: ISO-8601 UTC to the millisecond with a Z, sortable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:

@@ -90,7 +90,7 @@ class Departures:
             clients = {d["client_key"] for d in prefixed}
             if len(clients) > 1:
                 names = sorted({d["client"] for d in prefixed})
-                raise DepartureError(f"\"{client.strip()}\" could be {', '.join(names[:5])}: type more of the name.")
+                raise DepartureError(f'"{client.strip()}" could be {", ".join(names[:5])}: type more of the name.')
             found = prefixed
         open_ones = [d for d in found if d["status"] in OPEN]
         if open_ones:
@@ -106,7 +106,7 @@ class Departures:
     def resumable(self, am: str) -> Record | None:
         """The departure whose interview ``am`` was last in the middle of."""
         waiting = [d for d in self.list_open(am) if self.current_question(d) is not None]
-        return max(waiting, key=lambda d: d["updated_at"], default=None)
+        return max(waiting, key=lambda d: (d["updated_at"], d["id"]), default=None)
 
     # -- the interview -----------------------------------------------------------
     def state(self, record: Record) -> InterviewState:
@@ -324,9 +324,7 @@ class Departures:
 
     def require_access(self, record: Record, user: str) -> None:
         if not self.may_see(record, user):
-            raise DepartureError(
-                f"Only the account manager of {record['client']} (or an admin) can change it."
-            )
+            raise DepartureError(f"Only the account manager of {record['client']} (or an admin) can change it.")
 
     # -- reading back ------------------------------------------------------------
     def summary(self, record: Record, *, include_personal: bool = True) -> list[tuple[str, list[tuple[str, str]]]]:

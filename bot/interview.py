@@ -171,9 +171,7 @@ class Interview:
         if paused:
             # Nothing more is asked until the AM resumes; this question comes first then.
             state.parked = [s.id for s in self.script.stages]
-        completed = tuple(
-            s for s in self.script.stages if s.id not in stages_before and self.stage_complete(s, state)
-        )
+        completed = tuple(s for s in self.script.stages if s.id not in stages_before and self.stage_complete(s, state))
         return Outcome(
             question=question,
             parsed=parsed,

@@ -8,6 +8,7 @@ there are prompts, line editing and history (readline).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
@@ -20,7 +21,6 @@ from bot.commands import Command, parse_departure, split_edit_argument
 from bot.departures import DepartureError, status_label
 from bot.interview import Outcome
 from bot.reports import build_report, render_report_text
-from prompts import Question
 from storage import Record
 
 HELP = """Commands:
@@ -332,10 +332,8 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
     if interactive:
         import readline  # noqa: F401 - gives input() line editing and history
 
-        try:
+        with contextlib.suppress(OSError):
             readline.read_history_file(history)
-        except OSError:
-            pass
 
     def write(text: str) -> None:
         stdout.write(text + "\n")
@@ -371,8 +369,6 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         if interactive:
             import readline
 
-            try:
+            with contextlib.suppress(OSError):
                 readline.write_history_file(history)
-            except OSError:
-                pass
     write("Bye. Everything is saved.")

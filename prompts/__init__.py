@@ -177,8 +177,10 @@ def placeholders(template: str) -> set[str]:
         if name is None:
             continue
         if spec or conversion or not name.isidentifier():
-            raise ValueError(f"placeholder {{{name}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}} must be a plain name like {{client}}")
+            raise ValueError(
+                f"placeholder {{{name}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}} must be a plain name like {{client}}"
+            )
         names.add(name)
     return names
 
@@ -346,7 +348,9 @@ def _parse_condition(where: str, raw: Any, earlier: dict[str, Question]) -> Cond
         )
     tests = [t for t in ("in", "equals", "answered", "many_time_zones") if t in raw]
     if len(tests) != 1 or len(raw) != 2:
-        raise PromptError(f"{where}: a condition takes question and exactly one of in, equals, answered, many_time_zones")
+        raise PromptError(
+            f"{where}: a condition takes question and exactly one of in, equals, answered, many_time_zones"
+        )
     test = tests[0]
     value = raw[test]
     if test == "in":

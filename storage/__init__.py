@@ -29,6 +29,9 @@ INDEXED: dict[str, tuple[str, ...]] = {
     EVENTS: ("key", "at"),
 }
 
+# Fields whose value is unique within their table, looked up through a dict.
+UNIQUE: dict[str, str] = {TOUCHES: "key", EVENTS: "key"}
+
 Record = dict[str, Any]
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -69,9 +72,11 @@ class Store(ABC):
         wanted = set(statuses) if statuses is not None else None
         return self._select(
             DEPARTURES,
-            lambda f: (client_key is None or f["client_key"] == client_key)
-            and (wanted is None or f["status"] in wanted)
-            and (am is None or f["am"] == am),
+            lambda f: (
+                (client_key is None or f["client_key"] == client_key)
+                and (wanted is None or f["status"] in wanted)
+                and (am is None or f["am"] == am)
+            ),
         )
 
     def count_departures(self) -> int:
@@ -80,9 +85,9 @@ class Store(ABC):
     # -- touches ------------------------------------------------------------
     def put_touch(self, record: Record) -> Record:
         """Insert a touch, or replace the one with the same unique ``key``."""
-        existing = self._ids_where(TOUCHES, lambda f: f["key"] == record["key"])
-        if existing:
-            record = {**record, "id": existing[0]}
+        existing = self._id_for_key(TOUCHES, record["key"])
+        if existing is not None:
+            record = {**record, "id": existing}
             self._put(TOUCHES, record)
             return record
         return self._insert(TOUCHES, record)
@@ -107,9 +112,11 @@ class Store(ABC):
         wanted = set(statuses) if statuses is not None else None
         found = self._select(
             TOUCHES,
-            lambda f: (departure_id is None or f["departure_id"] == departure_id)
-            and (wanted is None or f["status"] in wanted)
-            and (due_before is None or (f["due_at"] or "") <= due_before),
+            lambda f: (
+                (departure_id is None or f["departure_id"] == departure_id)
+                and (wanted is None or f["status"] in wanted)
+                and (due_before is None or (f["due_at"] or "") <= due_before)
+            ),
         )
         return sorted(found, key=lambda t: (t.get("due_at") or "", t["id"]))
 
@@ -135,7 +142,7 @@ class Store(ABC):
 
         Ids older than ``forget_before`` are dropped in the same write.
         """
-        if self._ids_where(EVENTS, lambda f: f["key"] == key):
+        if self._id_for_key(EVENTS, key) is not None:
             return False
         stale = self._ids_where(EVENTS, lambda f: f["at"] < forget_before)
         with self.batch():
@@ -172,6 +179,10 @@ class Store(ABC):
     @abstractmethod
     def _ids_where(self, table: str, predicate: Predicate) -> list[int]:
         """Ids whose indexed fields satisfy ``predicate``, in id order."""
+
+    @abstractmethod
+    def _id_for_key(self, table: str, key: str) -> int | None:
+        """The id of the record whose unique field (see UNIQUE) is ``key``."""
 
     @abstractmethod
     def _select(self, table: str, predicate: Predicate) -> list[Record]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from storage import INDEXED, TABLES, Predicate, Record, Store, StoreError
+from storage import INDEXED, TABLES, UNIQUE, Predicate, Record, Store, StoreError
 
 # One pending write: (table, id, JSON text or None for a deletion).
 Write = tuple[str, int, str | None]
@@ -22,6 +22,7 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._text: dict[str, dict[int, str]] = {t: {} for t in TABLES}
         self._fields: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in TABLES}
+        self._by_key: dict[str, dict[str, int]] = {t: {} for t in UNIQUE}
         self._next_id: dict[str, int] = {t: 1 for t in TABLES}
         self._pending: list[Write] | None = None
         self._undo: list[Write] = []
@@ -48,6 +49,7 @@ class MemoryStore(Store):
         finally:
             self._pending = None
             self._undo = []
+        self._committed()
 
     def _insert(self, table: str, record: Record) -> Record:
         record = {**record, "id": self._next_id[table]}
@@ -73,19 +75,28 @@ class MemoryStore(Store):
             self._pending.append(write)
         # Visible at once, so that reads inside a batch see earlier writes.
         self._apply(write)
+        if self._pending is None:
+            self._committed()
 
     def _persist(self, writes: list[Write]) -> None:
         """Make ``writes`` durable before they count; memory has nothing to do."""
 
+    def _committed(self) -> None:
+        """Called once durable writes are also visible."""
+
     def _apply(self, write: Write) -> None:
         table, record_id, text = write
+        old = self._fields[table].pop(record_id, None)
+        if old is not None and table in UNIQUE:
+            self._by_key[table].pop(old[UNIQUE[table]], None)
         if text is None:
             self._text[table].pop(record_id, None)
-            self._fields[table].pop(record_id, None)
             return
         self._text[table][record_id] = text
         record = json.loads(text)
         self._fields[table][record_id] = {f: record.get(f) for f in INDEXED[table]}
+        if table in UNIQUE:
+            self._by_key[table][record[UNIQUE[table]]] = record_id
         if record_id >= self._next_id[table]:
             self._next_id[table] = record_id + 1
 
@@ -96,6 +107,9 @@ class MemoryStore(Store):
 
     def _ids_where(self, table: str, predicate: Predicate) -> list[int]:
         return sorted(i for i, fields in self._fields[table].items() if predicate(fields))
+
+    def _id_for_key(self, table: str, key: str) -> int | None:
+        return self._by_key[table].get(key)
 
     def _select(self, table: str, predicate: Predicate) -> list[Record]:
         text = self._text[table]

@@ -120,9 +120,10 @@ def _corrupt_message(path: Path, why: object) -> str:
 
 
 class TinyDBStore(MemoryStore):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, compact_at_bytes: int = MIN_COMPACT_BYTES) -> None:
         super().__init__()
         self.path = Path(path)
+        self.compact_at_bytes = compact_at_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_handle = self._take_lock()
         self._guard = threading.Lock()  # journal switch versus compaction
@@ -235,8 +236,11 @@ class TinyDBStore(MemoryStore):
                 # Leave no partial line for the next append to follow.
                 self._journal.truncate(start)
                 raise
-            size = self._journal.tell()
-        if size > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
+
+    def _committed(self) -> None:
+        # Only now: a snapshot copied before the write was visible would miss
+        # it, and the journal holding it is deleted once the snapshot is in place.
+        if self._journal.tell() > max(self.compact_at_bytes, self._snapshot_bytes):
             self._compact_in_background()
 
     # -- compaction -------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""What recording one answer durably costs as the store grows.
+
+Prints, for sendoff's store and for plain TinyDB JSONStorage measured in the
+same run, the median cost of recording one answer with an empty store, with
+10k and 100k stored touches, and with 10k departures plus 100k touches, each
+as a ratio against the empty store. It also prints the longest stall a 10 ms
+asyncio heartbeat saw while answers were recorded on the loop (the stall
+includes any background compaction competing for the GIL).
+
+    python bench/storage.py [--answers 200]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder heads sys.path and this file would shadow the
+# storage package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from tinydb import TinyDB
+from tinydb.storages import JSONStorage
+
+from bot.app import build_core
+from bot.clock import ManualClock
+from bot.settings import Settings
+from storage.tinydb_store import TinyDBStore
+
+SIZES = [
+    ("empty", 0, 0),
+    ("10k touches", 0, 10_000),
+    ("100k touches", 0, 100_000),
+    ("10k dep + 100k touches", 10_000, 100_000),
+]
+
+
+def filler_departure(n: int) -> dict:
+    answers = {
+        f"q{i}": {"value": f"answer {i} of departure {n}", "display": "x" * 30, "at": "t", "by": "ann"}
+        for i in range(25)
+    }
+    return {"client": f"Client {n}", "client_key": f"client{n}", "status": "departed", "am": f"am{n % 7}",
+            "updated_at": "2025-01-01T00:00:00.000Z", "interview": {"answers": answers, "trail": [], "parked": []},
+            "history": [{"at": "t", "by": "ann", "event": "status", "from": None, "to": "departed"}]}  # fmt: skip
+
+
+def filler_touch(n: int) -> dict:
+    return {"key": f"bench:{n}", "departure_id": n % 10_000 + 1, "status": "sent", "kind": "check_in",
+            "due_at": "2025-06-01T07:00:00.000Z", "channel": "email", "attempts": 1, "last_error": None}  # fmt: skip
+
+
+def seed_sendoff(path: Path, departures: int, touches: int) -> None:
+    store = TinyDBStore(path)
+    with store.batch():
+        for n in range(departures):
+            store.insert_departure(filler_departure(n))
+        for n in range(touches):
+            store.put_touch(filler_touch(n))
+    store.close()
+
+
+async def measure_sendoff(path: Path, answers: int) -> tuple[float, float]:
+    """Median ms per recorded answer, and the longest loop stall in ms."""
+    settings = Settings(db_path=path, console_user="ann")
+    core = build_core(settings, clock=ManualClock())
+    stall = 0.0
+    running = True
+
+    async def heartbeat() -> None:
+        nonlocal stall
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            stall = max(stall, (now - last) * 1000 - 10)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    costs = []
+    record = core.departures.start("Bench Client", am="ann", source="bench").departure
+    for n in range(answers):
+        if core.departures.current_question(record) is None:
+            # Interview done: keep recording answers by editing a free-text one.
+            core.departures.edit(record, "in_their_words", actor="ann")
+            record = core.departures.get(record["id"])
+        question = core.departures.current_question(record)
+        raw = {"choice": "1", "date": "today", "money": "100", "yes_no": "yes", "email": "a@b.co",
+               "country": "DE", "number": "3"}.get(question.kind, f"text {n}")  # fmt: skip
+        start = time.perf_counter()
+        record, _ = core.departures.answer(record, raw, actor="ann")
+        costs.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0)
+    running = False
+    await beat
+    core.close()
+    return statistics.median(costs), stall
+
+
+def seed_tinydb(path: Path, departures: int, touches: int) -> None:
+    data = {
+        "departures": {str(n + 1): filler_departure(n) for n in range(departures)},
+        "touches": {str(n + 1): filler_touch(n) for n in range(touches)},
+    }
+    path.write_text(json.dumps(data))
+
+
+def measure_tinydb(path: Path, answers: int) -> float:
+    """Plain TinyDB: one answer = one document update, the whole file rewritten."""
+    db = TinyDB(path, storage=JSONStorage)
+    table = db.table("departures")
+    doc_id = table.insert(filler_departure(-1))
+    costs = []
+    for n in range(answers):
+        start = time.perf_counter()
+        table.update({"updated_at": f"t{n}", "last": f"answer {n}"}, doc_ids=[doc_id])
+        # JSONStorage flushes but never fsyncs: give it sendoff's durability.
+        os.fsync(db.storage._handle.fileno())
+        costs.append((time.perf_counter() - start) * 1000)
+    db.close()
+    return statistics.median(costs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=200, help="answers recorded per size")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for label, departures, touches in SIZES:
+            ours = Path(folder) / f"sendoff-{departures}-{touches}.json"
+            seed_sendoff(ours, departures, touches)
+            ms, stall = asyncio.run(measure_sendoff(ours, args.answers))
+            plain = Path(folder) / f"tinydb-{departures}-{touches}.json"
+            seed_tinydb(plain, departures, touches)
+            tiny_answers = args.answers if departures + touches < 50_000 else max(10, args.answers // 10)
+            rows.append((label, ms, stall, measure_tinydb(plain, tiny_answers)))
+    base_ours, base_tiny = rows[0][1], rows[0][3]
+    print(f"{'stored':<24} {'sendoff ms':>10} {'x empty':>8} {'loop stall ms':>14} {'TinyDB ms':>10} {'x empty':>8}")
+    for label, ms, stall, tiny in rows:
+        print(f"{label:<24} {ms:>10.3f} {ms / base_ours:>8.2f} {stall:>14.1f} {tiny:>10.2f} {tiny / base_tiny:>8.2f}")
+    worst = max(r[1] for r in rows) / base_ours
+    print(f"goal: <= 3.00x empty at 10k departures + 100k touches; sendoff worst {worst:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from tinydb import TinyDB
+
+from storage import StoreCorruptError, StoreError
+from storage.memory_store import MemoryStore
+from storage.tinydb_store import TinyDBStore
+
+
+def departure(name="Acme", status="interviewing", am="ann"):
+    return {"client": name, "client_key": name.lower(), "status": status, "am": am, "updated_at": "2026-11-25"}
+
+
+def touch(key, due="2026-12-01T08:00:00Z", status="pending", departure_id=1):
+    return {"key": key, "departure_id": departure_id, "status": status, "due_at": due, "kind": "check_in"}
+
+
+@pytest.fixture(params=["memory", "tinydb"])
+def store(request, tmp_path):
+    made = MemoryStore() if request.param == "memory" else TinyDBStore(tmp_path / "sendoff.json")
+    yield made
+    made.close()
+
+
+# -- the contract, on both backends -------------------------------------------------
+
+
+def test_departures_are_stored_found_and_copied(store):
+    saved = store.insert_departure(departure())
+    assert saved["id"] == 1
+    fetched = store.get_departure(1)
+    fetched["status"] = "mutated"
+    assert store.get_departure(1)["status"] == "interviewing"
+    store.insert_departure(departure("Beta", status="departed", am="bob"))
+    assert [d["client"] for d in store.find_departures(statuses=["interviewing"])] == ["Acme"]
+    assert [d["client"] for d in store.find_departures(am="bob")] == ["Beta"]
+    assert [d["client"] for d in store.find_departures(client_key="acme")] == ["Acme"]
+    assert store.count_departures() == 2
+
+
+def test_planning_a_touch_twice_keeps_one(store):
+    first = store.put_touch(touch("d1:check_in:30"))
+    again = store.put_touch(touch("d1:check_in:30", due="2026-12-02T08:00:00Z"))
+    assert again["id"] == first["id"]
+    assert [t["due_at"] for t in store.find_touches()] == ["2026-12-02T08:00:00Z"]
+
+
+def test_due_touches_come_earliest_first(store):
+    store.put_touch(touch("b", due="2026-12-03T08:00:00Z"))
+    store.put_touch(touch("a", due="2026-12-01T08:00:00Z"))
+    store.put_touch(touch("c", due="2027-01-01T08:00:00Z"))
+    due = store.find_touches(statuses=["pending"], due_before="2026-12-31T00:00:00Z")
+    assert [t["key"] for t in due] == ["a", "b"]
+
+
+def test_a_touch_is_claimed_once(store):
+    saved = store.put_touch(touch("x"))
+    assert store.claim_touch(saved["id"], "pending", "sending")["status"] == "sending"
+    assert store.claim_touch(saved["id"], "pending", "sending") is None
+
+
+def test_event_ids_are_remembered_and_old_ones_pruned(store):
+    assert store.remember_event("E1", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
+    assert not store.remember_event("E1", "2026-11-25T10:01:00Z", forget_before="2026-11-24T10:00:00Z")
+    assert store.remember_event("E2", "2026-11-27T10:00:00Z", forget_before="2026-11-26T10:00:00Z")
+    assert store.remember_event("E1", "2026-11-27T10:00:00Z", forget_before="2026-11-26T10:00:00Z")
+
+
+def test_a_failed_batch_leaves_nothing_behind(store):
+    store.insert_departure(departure())
+    with pytest.raises(RuntimeError), store.batch():
+        store.put_touch(touch("one"))
+        record = store.get_departure(1)
+        record["status"] = "saving"
+        store.save_departure(record)
+        raise RuntimeError("boom")
+    assert store.find_touches() == []
+    assert store.get_departure(1)["status"] == "interviewing"
+
+
+# -- the file backend -----------------------------------------------------------------
+
+
+def test_everything_survives_a_reopen_and_the_file_is_tinydb(tmp_path):
+    path = tmp_path / "sendoff.json"
+    store = TinyDBStore(path)
+    store.insert_departure(departure())
+    store.put_touch(touch("k"))
+    store.close()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    db = TinyDB(path)
+    assert db.table("departures").get(doc_id=1)["client"] == "Acme"
+    assert db.table("meta").get(doc_id=1)["schema"] == 1
+    db.close()
+    reopened = TinyDBStore(path)
+    assert reopened.get_departure(1)["client"] == "Acme"
+    assert reopened.find_touches()[0]["key"] == "k"
+    reopened.close()
+
+
+CRASHER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from storage.tinydb_store import TinyDBStore
+    store = TinyDBStore(sys.argv[1], compact_at_bytes=int(sys.argv[2]))
+    for n in range(int(sys.argv[3])):
+        store.insert_departure({"client": f"c{n}", "client_key": f"c{n}", "status": "interviewing",
+                                "am": "ann", "updated_at": "t", "pad": "x" * 500})
+    print("written", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+@pytest.mark.parametrize("compact_at", [1 << 30, 4096])
+def test_a_killed_writer_loses_no_acknowledged_write(tmp_path, compact_at):
+    path = tmp_path / "sendoff.json"
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHER, str(path), str(compact_at), "200"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == -signal.SIGKILL and "written" in result.stdout, result.stderr
+    store = TinyDBStore(path)
+    assert store.count_departures() == 200
+    assert store.get_departure(200)["client"] == "c199"
+    store.close()
+
+
+def test_background_compaction_keeps_every_write(tmp_path):
+    path = tmp_path / "sendoff.json"
+    store = TinyDBStore(path, compact_at_bytes=2048)
+    for n in range(300):
+        store.insert_departure({**departure(f"c{n}"), "pad": "y" * 200})
+    store.wait_for_compaction()
+    assert len(list(tmp_path.glob("sendoff.json.journal-*"))) <= 2
+    store.close()
+    assert TinyDBStore(path).count_departures() == 300
+
+
+def test_a_corrupt_file_stops_the_start_and_is_left_untouched(tmp_path):
+    path = tmp_path / "sendoff.json"
+    path.write_text('{"departures": {"1": {"client": "Ac')
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    with pytest.raises(StoreCorruptError) as err:
+        TinyDBStore(path)
+    assert str(path) in str(err.value) and "untouched" in str(err.value)
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    # The lock is released: a fixed file opens at once.
+    path.write_text("{}")
+    TinyDBStore(path).close()
+
+
+def test_a_torn_last_journal_line_is_dropped(tmp_path):
+    path = tmp_path / "sendoff.json"
+    store = TinyDBStore(path)
+    store.insert_departure(departure())
+    journal = store._journal_path
+    store._lock_handle.close()  # the process "dies" without closing
+    with open(journal, "ab") as handle:
+        handle.write(b'{"w":[["departures",2,{"client":"Be')
+    reopened = TinyDBStore(path)
+    assert reopened.count_departures() == 1
+    reopened.insert_departure(departure("Gamma"))
+    reopened.close()
+    assert [d["client"] for d in TinyDBStore(path).find_departures()] == ["Acme", "Gamma"]
+
+
+def test_a_damaged_journal_line_in_the_middle_is_refused(tmp_path):
+    path = tmp_path / "sendoff.json"
+    journal = tmp_path / "sendoff.json.journal-000001"
+    good = json.dumps({"w": [["departures", 1, {**departure(), "id": 1}]]})
+    journal.write_text(f"{good}\nnot json\n{good}\n")
+    with pytest.raises(StoreCorruptError, match="journal-000001"):
+        TinyDBStore(path)
+    assert journal.read_text().count("\n") == 3
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    path = tmp_path / "sendoff.json"
+    first = TinyDBStore(path)
+    with pytest.raises(StoreError, match="in use by another sendoff process"):
+        TinyDBStore(path)
+    first.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "sendoff.json"
+    path.write_text(json.dumps({"meta": {"1": {"schema": 99, "generation": 0}}}))
+    with pytest.raises(StoreCorruptError, match="schema version 99"):
+        TinyDBStore(path)
+
+
+def test_files_are_private(tmp_path):
+    path = tmp_path / "sendoff.json"
+    store = TinyDBStore(path)
+    store.insert_departure(departure())
+    assert oct(os.stat(store._journal_path).st_mode & 0o777) == "0o600"
+    store.close()
