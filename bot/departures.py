@@ -85,8 +85,7 @@ class Departures:
             return None
         found = self.store.find_departures(client_key=key)
         if not found and not open_only:
-            candidates = self.store.find_departures()
-            prefixed = [d for d in candidates if d["client_key"].startswith(key) and not d.get("forgotten")]
+            prefixed = self.store.find_departures(client_prefix=key)
             clients = {d["client_key"] for d in prefixed}
             if len(clients) > 1:
                 names = sorted({d["client"] for d in prefixed})
@@ -303,7 +302,7 @@ class Departures:
                                      "skipped": answer.get("skipped", False)}  # fmt: skip
         record.update(
             client=f"Forgotten client #{record['id']}",
-            client_key=f"forgotten{record['id']}",
+            client_key="",  # found by no name any more
             context=None,
             interview={"answers": kept, "trail": list(kept), "parked": [], "editing": None},
             history=[h for h in record["history"] if h["event"] == "status"]

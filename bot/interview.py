@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.answers import AnswerError, Context, Parsed, display_value, options_for, parse_answer
+from bot.answers import AnswerError, Context, Parsed, display_value, parse_answer
 from bot.countries import country_time_zones
 from prompts import Condition, Question, Script, Stage
 
@@ -227,6 +227,3 @@ class Interview:
 
     def resume(self, state: InterviewState) -> None:
         state.parked = []
-
-    def options(self, question: Question, state: InterviewState) -> tuple:
-        return options_for(question, state.values())

@@ -310,19 +310,27 @@ class ConsoleChat:
         self.write("\n".join([f"{record['client']}: {status_label(record['status'])}", *self.summary_lines(record)]))
 
 
-def _reader(stream: TextIO, interactive: bool, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue) -> None:
-    """Feed lines to the loop from a daemon thread, so that exit never waits on a read."""
+def _reader(
+    stream: TextIO, interactive: bool, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue, ready: threading.Event
+) -> None:
+    """Feed lines to the loop from a daemon thread, so that exit never waits on a read.
+
+    On a terminal the prompt waits for ``ready``: the bot's reply comes first.
+    None marks the end of input.
+    """
     while True:
-        try:
-            line = input("you> ") if interactive else stream.readline()
-        except EOFError:
-            line = ""
-        if line == "" and not interactive:
-            loop.call_soon_threadsafe(lines.put_nowait, None)
-            return
-        loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\n"))
-        if line == "" and interactive:  # only reached through EOFError
-            loop.call_soon_threadsafe(lines.put_nowait, None)
+        if interactive:
+            ready.wait()
+            ready.clear()
+            try:
+                line: str | None = input("you> ")
+            except EOFError:
+                line = None
+        else:
+            raw = stream.readline()
+            line = raw.rstrip("\n") if raw else None
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+        if line is None:
             return
 
 
@@ -346,7 +354,9 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    threading.Thread(target=_reader, args=(stdin, interactive, loop, lines), daemon=True).start()
+    ready = threading.Event()
+    ready.set()
+    threading.Thread(target=_reader, args=(stdin, interactive, loop, lines, ready), daemon=True).start()
     try:
         while not stop.is_set():
             getter = asyncio.ensure_future(lines.get())
@@ -363,6 +373,7 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
                 write(f"you> {line}")
             if not chat.handle(line):
                 break
+            ready.set()
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -146,7 +146,8 @@ class TinyDBStore(MemoryStore):
 
     # -- start-up ---------------------------------------------------------------
     def _take_lock(self):  # noqa: ANN202 - a text file handle
-        handle = open(self.path.with_name(self.path.name + ".lock"), "a+")  # noqa: SIM115
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+        handle = os.fdopen(fd, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
