@@ -65,6 +65,7 @@ class Store(ABC):
         self,
         *,
         client_key: str | None = None,
+        client_prefix: str | None = None,
         statuses: Iterable[str] | None = None,
         am: str | None = None,
     ) -> list[Record]:
@@ -74,6 +75,7 @@ class Store(ABC):
             DEPARTURES,
             lambda f: (
                 (client_key is None or f["client_key"] == client_key)
+                and (client_prefix is None or f["client_key"].startswith(client_prefix))
                 and (wanted is None or f["status"] in wanted)
                 and (am is None or f["am"] == am)
             ),
