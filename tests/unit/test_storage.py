@@ -41,6 +41,7 @@ def test_departures_are_stored_found_and_copied(store):
     assert [d["client"] for d in store.find_departures(statuses=["interviewing"])] == ["Acme"]
     assert [d["client"] for d in store.find_departures(am="bob")] == ["Beta"]
     assert [d["client"] for d in store.find_departures(client_key="acme")] == ["Acme"]
+    assert [d["client"] for d in store.find_departures(client_prefix="be")] == ["Beta"]
     assert store.count_departures() == 2
 
 
