@@ -95,6 +95,6 @@ def country_time_zones(code: str) -> tuple[str, ...]:
 
 
 def zone_label(name: str) -> str:
-    """ "America/New_York (UTC-05:00)": the winter offset, to tell zones apart."""
+    """A zone's name with its winter offset, such as America/New_York (UTC-05:00), to tell zones apart."""
     offset = REFERENCE_DAYS[0].astimezone(ZoneInfo(name)).strftime("%z")
     return f"{name} (UTC{offset[:3]}:{offset[3:]})"

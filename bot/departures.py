@@ -6,6 +6,7 @@ a crash leaves either the whole change or none of it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -170,25 +171,27 @@ class Departures:
 
     def answer(self, record: Record, raw: str, *, actor: str) -> tuple[Record, Outcome]:
         """Answer the current question with ``raw``; AnswerError changes nothing."""
-        question = self._current_or_fail(record)
-        state = self.state(record)
-        now = self.clock.now()
-        outcome = self.interview.answer(
-            state, question, raw, Context(self.today(), self.currency), actor=actor, at=iso(now)
+        ctx = Context(self.today(), self.currency)
+        return self._settle_current(
+            record,
+            actor,
+            lambda state, question, at: self.interview.answer(state, question, raw, ctx, actor=actor, at=at),
         )
-        return self._after(record, state, outcome, actor), outcome
 
     def skip(self, record: Record, *, actor: str) -> tuple[Record, Outcome]:
-        question = self._current_or_fail(record)
-        state = self.state(record)
-        outcome = self.interview.skip(state, question, actor=actor, at=iso(self.clock.now()))
-        return self._after(record, state, outcome, actor), outcome
+        return self._settle_current(
+            record, actor, lambda state, question, at: self.interview.skip(state, question, actor=actor, at=at)
+        )
 
-    def _current_or_fail(self, record: Record) -> Question:
+    def _settle_current(
+        self, record: Record, actor: str, settle: Callable[[InterviewState, Question, str], Outcome]
+    ) -> tuple[Record, Outcome]:
         question = self.current_question(record)
         if question is None:
             raise AnswerError("There is no question waiting for an answer.")
-        return question
+        state = self.state(record)
+        outcome = settle(state, question, iso(self.clock.now()))
+        return self._after(record, state, outcome, actor), outcome
 
     def _after(self, record: Record, state: InterviewState, outcome: Outcome, actor: str) -> Record:
         now = iso(self.clock.now())

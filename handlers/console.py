@@ -112,7 +112,7 @@ class ConsoleChat:
                 stage = self.departures.later(record, actor=self.user)
                 if stage is not None:
                     self.say("parked", client=record["client"], stage=stage.title)
-                self.after_pause(record)
+                self.ask(record)
                 return
             if word == "" and state.editing:
                 self.departures.keep(record)
@@ -136,18 +136,12 @@ class ConsoleChat:
             self.say("paused_unconfirmed", client=record["client"])
             self.active = None
             return
-        if outcome.finished and self.departures.current_question(record) is None:
+        if outcome.finished:
             self.say("completed", client=record["client"])
             self.print_summary(record)
             self.active = None
             return
         self.ask(record)
-
-    def after_pause(self, record: Record) -> None:
-        if self.departures.current_question(record) is not None:
-            self.ask(record)
-        else:
-            self.active = None
 
     def ask(self, record: Record) -> None:
         question = self.departures.current_question(record)
