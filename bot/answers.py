@@ -288,14 +288,18 @@ EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]
 
 
 def _email(question: Question, raw: str, ctx: Context) -> Parsed:
+    address = parse_email(raw)
+    return Parsed(address, address)
+
+
+def parse_email(raw: str) -> str:
     text = raw.strip().strip("<>").strip()
     if text.startswith("mailto:"):
         text = text[len("mailto:") :].split("|")[0]  # Slack links typed addresses
     if len(text) > 254 or not EMAIL.fullmatch(text) or ".." in text:
         raise AnswerError(f"'{_short(raw)}' is not an email address, such as jane@example.com.")
     local, _, domain = text.rpartition("@")
-    address = f"{local}@{domain.lower()}"
-    return Parsed(address, address)
+    return f"{local}@{domain.lower()}"
 
 
 def _country(question: Question, raw: str, ctx: Context) -> Parsed:

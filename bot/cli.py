@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sendoff {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     commands.add_parser("console", help="chat with the bot in this terminal (no Slack needed)")
+    commands.add_parser("run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     commands.add_parser("report", help="print reasons, save rate, revenue and workload")
     commands.add_parser("check", help="validate the configuration and the prompts, then exit")
     return parser
@@ -31,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "check":
             return _check(settings)
+        if args.command == "run" and settings.problems_for_run():
+            raise SettingsError(settings.problems_for_run())
         core = build_core(settings)
     except (SettingsError, PromptError, StoreError) as err:
         print(f"sendoff: {err}", file=sys.stderr)
@@ -40,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from handlers.console import run_console
 
             asyncio.run(run_console(core))
+        elif args.command == "run":
+            from handlers.server import serve
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            asyncio.run(serve(core))
         elif args.command == "report":
             print(render_report_text(build_report(core.departures)))
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Words after /departure that are commands rather than a client's name.
@@ -35,3 +36,22 @@ def split_edit_argument(argument: str) -> tuple[str, str]:
     """``Acme Corp reason`` -> (``Acme Corp``, ``reason``): the question id comes last."""
     client, _, question = argument.strip().rpartition(" ")
     return client.strip(), question.strip()
+
+
+# "@sendoff Acme is leaving": what follows the client's name in a mention.
+_LEAVING = re.compile(
+    r"\s+(?:is|are|has|have|wants? to|will be|just)?\s*"
+    r"(?:leaving|churning|churned|cancell?ing|cancell?ed|quitting|moving on|gone|left|leave|going)\b.*$",
+    re.IGNORECASE | re.DOTALL,
+)
+MAX_GUESSED_WORDS = 5
+_MENTION = re.compile(r"<[@#!][^>]*>")
+
+
+def guess_client(text: str) -> str:
+    """The client a mention of the bot is about, or "" when it names none."""
+    plain = _MENTION.sub(" ", text or "")
+    plain = " ".join(plain.split()).strip(" :,.-!?")
+    guess = _LEAVING.sub("", plain).strip(" :,.-!?")
+    # A long sentence is not a name: the person types it in the start form instead.
+    return guess if len(guess.split()) <= MAX_GUESSED_WORDS else ""

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.answers import AnswerError, Context, client_key, parse_client_name
 from bot.clock import Clock, iso
+from bot.crm import CrmDeparture
 from bot.interview import Interview, InterviewState, Outcome
 from prompts import Prompts, Question, Stage
 from storage import Record, Store
@@ -36,12 +37,31 @@ AUTOMATIC = ("interviewing", "saving", "leaving")
 SAVE_ATTEMPT = ("yes", "maybe")
 # Roles whose answers identify a person: left out of team summaries, erased by forget.
 PERSONAL_ROLES = ("contact_name", "contact_email", "topics")
+# How long an event id (Slack's retries, a CRM's repeats) is remembered.
+EVENT_MEMORY = timedelta(days=7)
 # What "forget" keeps: enough for anonymous counts, nothing about anyone.
 ANONYMOUS_ROLES = ("reason", "fixable", "revenue", "workload")
 
 
 class DepartureError(Exception):
     """A request that cannot be carried out; str() says why, for the person who asked."""
+
+
+class FormError(Exception):
+    """Some answers of a form are invalid: question id -> why. Nothing was saved."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{qid}: {why}" for qid, why in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class FormOutcome:
+    """What submitting a form did, as a whole."""
+
+    answered: tuple[Outcome, ...]
+    paused: bool
+    finished: bool
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,23 @@ class Departures:
         waiting = [d for d in self.list_open(am) if self.current_question(d) is not None]
         return max(waiting, key=lambda d: (d["updated_at"], d["id"]), default=None)
 
+    def first_delivery(self, key: str) -> bool:
+        """Remember an event id; False when it was delivered before (a retry, a replay)."""
+        now = self.clock.now()
+        return self.store.remember_event(key, iso(now), iso(now - EVENT_MEMORY))
+
+    def forget_delivery(self, key: str) -> None:
+        """Let a retry of an event whose handling failed be handled after all."""
+        self.store.forget_event(key)
+
+    def start_from_crm(self, report: CrmDeparture) -> Started | None:
+        """Record a CRM's report, unless its ``event_id`` was seen (None): both or neither are stored."""
+        with self.store.batch():
+            if report.event_id is not None and not self.first_delivery(f"crm:{report.event_id}"):
+                return None
+            return self.start(report.client, am="", source="crm", context=report.context, prefill=report.prefill,
+                              status="reported", am_email=report.am_email)  # fmt: skip
+
     # -- the interview -----------------------------------------------------------
     def state(self, record: Record) -> InterviewState:
         return InterviewState.from_record(record)
@@ -140,6 +177,7 @@ class Departures:
         context: str | None = None,
         prefill: dict[str, Any] | None = None,
         status: str = "interviewing",
+        am_email: str | None = None,
     ) -> Started:
         """Record a new departure, or return the open one for the same client."""
         name = parse_client_name(client)
@@ -160,6 +198,8 @@ class Departures:
             "history": [{"at": now, "by": am, "event": "status", "from": None, "to": status}],
             "opted_out": False,
         }
+        if am_email:
+            record["am_email"] = am_email
         if prefill:
             state = InterviewState()
             for role, value in prefill.items():
@@ -194,13 +234,18 @@ class Departures:
         return self._after(record, state, outcome, actor), outcome
 
     def _after(self, record: Record, state: InterviewState, outcome: Outcome, actor: str) -> Record:
+        return self._save_answers(record, state, [outcome], actor)
+
+    def _save_answers(self, record: Record, state: InterviewState, outcomes: list[Outcome], actor: str) -> Record:
+        """Record what the answers did, and move the status they imply, in one write."""
         now = iso(self.clock.now())
         record["interview"] = state.to_record()
-        new_display = outcome.parsed.display if outcome.parsed else "skipped"
-        record["history"].append(
-            {"at": now, "by": actor, "event": "answer", "question": outcome.question.id,
-             "from": outcome.previous, "to": new_display}
-        )  # fmt: skip
+        for outcome in outcomes:
+            new_display = outcome.parsed.display if outcome.parsed else "skipped"
+            record["history"].append(
+                {"at": now, "by": actor, "event": "answer", "question": outcome.question.id,
+                 "from": outcome.previous, "to": new_display}
+            )  # fmt: skip
         automatic = self._automatic_status(record, state)
         if automatic and automatic != record["status"]:
             self._move(record, automatic, actor, now, note="from the interview answers")
@@ -208,8 +253,68 @@ class Departures:
         self.store.save_departure(record)
         return record
 
+    # -- the form: the rest of a stage at once -------------------------------------
+    def form_questions(self, record: Record) -> list[Question]:
+        """The current stage's questions still to answer, including those that hang on them.
+
+        A question whose condition rests on another question in the form is
+        shown too (the form cannot know the answer yet); it is optional there.
+        """
+        question = self.current_question(record)
+        if question is None:
+            return []
+        state = self.state(record)
+        stage = self.prompts.script.stage(question.stage)
+        pending = [q for q in stage.questions if q.id == state.editing or not self.interview.is_settled(q, state)]
+        chosen: list[Question] = []
+        for q in pending:
+            on_form = any(c.question in {c2.id for c2 in chosen} for c in q.when)
+            if on_form or self.interview.applies(q, state):
+                chosen.append(q)
+        return chosen
+
+    @staticmethod
+    def form_optional(question: Question, on_form: list[Question]) -> bool:
+        """Whether ``question`` may be left blank on the form."""
+        ids = {q.id for q in on_form}
+        return question.skippable or any(c.question in ids for c in question.when)
+
+    def answer_form(self, record: Record, raws: dict[str, str | None], *, actor: str) -> tuple[Record, FormOutcome]:
+        """Answer several questions of one stage at once, all or nothing.
+
+        Questions are taken in script order, so a condition sees the answers
+        given above it on the same form. A blank answer skips a skippable
+        question and is an error for one that applies and cannot be skipped.
+        """
+        on_form = self.form_questions(record)
+        if not on_form:
+            raise AnswerError("There is no question waiting for an answer.")
+        ctx = Context(self.today(), self.currency)
+        state = self.state(record)
+        at = iso(self.clock.now())
+        errors: dict[str, str] = {}
+        outcomes: list[Outcome] = []
+        for question in on_form:
+            if not self.interview.applies(question, state):
+                continue
+            raw = (raws.get(question.id) or "").strip()
+            try:
+                if raw:
+                    outcomes.append(self.interview.answer(state, question, raw, ctx, actor=actor, at=at))
+                elif question.skippable:
+                    outcomes.append(self.interview.skip(state, question, actor=actor, at=at))
+                else:
+                    errors[question.id] = "This one needs an answer here, given the answers above it."
+            except AnswerError as err:
+                errors[question.id] = str(err)
+        if errors:
+            raise FormError(errors)
+        record = self._save_answers(record, state, outcomes, actor)
+        paused = any(o.paused for o in outcomes)
+        return record, FormOutcome(tuple(outcomes), paused, self.interview.is_finished(state))
+
     def _automatic_status(self, record: Record, state: InterviewState) -> str | None:
-        if record["status"] not in AUTOMATIC:
+        if record["status"] not in ("reported", *AUTOMATIC):
             return None
         fixable = self.answer_value(record, "fixable")
         if fixable in SAVE_ATTEMPT:
@@ -255,6 +360,26 @@ class Departures:
         record["interview"] = state.to_record()
         record["updated_at"] = iso(self.clock.now())
         self.store.save_departure(record)
+
+    # -- who looks after it --------------------------------------------------------
+    def assign(self, record: Record, am: str, *, actor: str) -> Record:
+        """Give an unclaimed departure (a CRM's, whose AM was not found) to ``am``."""
+        if record["am"] and record["am"] != am:
+            raise DepartureError(f"{record['client']} is already looked after by someone else.")
+        if record["am"] != am:
+            now = iso(self.clock.now())
+            record["am"] = am
+            record["history"].append({"at": now, "by": actor, "event": "assigned", "to": am})
+            record["updated_at"] = now
+            self.store.save_departure(record)
+        return record
+
+    def remember_prompt(self, record: Record, prompt: dict[str, str] | None) -> None:
+        """Where the question now waiting was asked (a transport's message), so it can be closed."""
+        fresh = self.get(record["id"])
+        fresh["prompt"] = prompt
+        self.store.save_departure(fresh)
+        record["prompt"] = prompt
 
     # -- status ------------------------------------------------------------------
     def set_status(self, record: Record, status: str, *, actor: str, note: str | None = None) -> Record:

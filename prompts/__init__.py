@@ -56,6 +56,16 @@ MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "no_open": frozenset(),
     "forgotten": frozenset({"client"}),
     "opted_out": frozenset({"client"}),
+    "on_it": frozenset({"client"}),
+    "crm_reported": frozenset({"client"}),
+    "claim_needed": frozenset({"client", "email"}),
+    "claimed": frozenset({"client", "user"}),
+    "summary_title": frozenset({"client"}),
+    "channel_failed": frozenset({"channel", "error"}),
+    "confirm_forget": frozenset({"client"}),
+    "mention_offer": frozenset({"client"}),
+    "mention_offer_blank": frozenset(),
+    "not_allowed": frozenset({"client"}),
 }
 
 

@@ -153,6 +153,12 @@ class Store(ABC):
             self._insert(EVENTS, {"key": key, "at": at})
         return True
 
+    def forget_event(self, key: str) -> None:
+        """Drop an event id, so that a retry of an event whose handling failed is handled."""
+        event_id = self._id_for_key(EVENTS, key)
+        if event_id is not None:
+            self._delete(EVENTS, event_id)
+
     # -- backend hooks --------------------------------------------------------
     @abstractmethod
     def batch(self) -> AbstractContextManager[None]:

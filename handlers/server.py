@@ -1,0 +1,119 @@
+"""``sendoff run``: the Slack app over HTTP or Socket Mode, the CRM webhook and a health check.
+
+Everything shares one event loop: Bolt, the webhook and the work they start
+after replying. SIGTERM (or Ctrl-C) stops taking requests, lets the work in
+flight finish for a moment, closes the connection to Slack and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import Core
+from handlers.slack import build_slack_app
+from handlers.slack.conversation import Conversation
+from handlers.webhook import departure_hook
+
+log = logging.getLogger("sendoff")
+
+SLACK_PATH = "/slack/events"
+HOOK_PATH = "/hooks/departure"
+HEALTH_PATH = "/healthz"
+# How long in-flight work may take to finish once asked to stop.
+GRACE_SECONDS = 10
+MAX_BODY = 1024 * 1024
+
+CORE = web.AppKey("core", Core)
+TASKS = web.AppKey("tasks", set)
+
+
+def build_web_app(core: Core, bolt: AsyncApp, *, slack_over_http: bool = True) -> web.Application:
+    """The HTTP routes: Slack's requests (unless over Socket Mode), the webhook, the health check."""
+    app = web.Application(client_max_size=MAX_BODY)
+    tasks: set[asyncio.Task] = set()
+    app[CORE] = core
+    app[TASKS] = tasks
+    talk = Conversation(core, bolt.client)
+
+    def spawn(work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        tasks.add(task)
+        task.add_done_callback(_finished(tasks))
+
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "departures": core.store.count_departures()})
+
+    if slack_over_http:
+        app.router.add_post(SLACK_PATH, slack_events)
+    app.router.add_get(HEALTH_PATH, health)
+    app.router.add_post(HOOK_PATH, departure_hook(core, talk.crm_reported, spawn))
+    return app
+
+
+def _finished(tasks: set[asyncio.Task]):
+    def done(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
+
+    return done
+
+
+async def drain(app: web.Application, timeout: float = GRACE_SECONDS) -> None:
+    """Wait for the work started after replies (webhook follow-ups, Bolt listeners) to finish."""
+    pending = [t for t in asyncio.all_tasks() if not t.done() and (t in app[TASKS] or _is_bolt_listener(t))]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
+def _is_bolt_listener(task: asyncio.Task) -> bool:
+    """Bolt runs each listener after its ack in a task of its own, with no handle given out."""
+    return getattr(task.get_coro(), "__qualname__", "").endswith("run_ack_function_asynchronously")
+
+
+async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
+    settings = core.settings
+    socket_mode = bool(settings.slack_app_token)
+    bolt = build_slack_app(core, socket_mode=socket_mode)
+    web_app = build_web_app(core, bolt, slack_over_http=not socket_mode)
+    runner = web.AppRunner(web_app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, settings.port).start()
+    socket = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
+        await socket.connect_async()
+        log.info("connected to Slack over Socket Mode; webhook and health check on port %s", settings.port)
+    else:
+        log.info("serving Slack at %s, the webhook at %s and %s on port %s", SLACK_PATH, HOOK_PATH, HEALTH_PATH,
+                 settings.port)  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("stopping: finishing the work in flight")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if socket is not None:
+            with contextlib.suppress(Exception):
+                await socket.close_async()
+        await runner.shutdown()
+        await drain(web_app)
+        await runner.cleanup()
+    log.info("stopped")

@@ -1,0 +1,434 @@
+"""Block Kit builders: pure functions from plain data to Slack payloads.
+
+Every piece of user text is escaped for mrkdwn and clipped to Slack's limits
+here, so a listener can hand over whatever a person typed. The builders use
+``slack_sdk.models``, whose ``to_dict()`` refuses a payload over the limits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DatePickerElement,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+# Slack's limits (DESIGN.md, "Known pitfalls").
+SECTION_TEXT = 3000
+HEADER_TEXT = 150
+OPTION_TEXT = 75
+OPTION_VALUE = 150
+BUTTON_TEXT = 75
+MAX_OPTIONS = 100
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+VIEW_TITLE = 24
+INPUT_LABEL = 2000
+INPUT_MAX = 3000
+CONTEXT_TEXT = 2000
+FALLBACK_TEXT = 3000
+METADATA = 3000
+# More choices than this become a select rather than a row of buttons.
+MAX_BUTTONS = 5
+
+# action ids the listeners register; buttons for options are "choose:<n>".
+CHOOSE = "choose"
+CHOOSE_PATTERN = re.compile(r"^choose:\d+$")
+CHOOSE_SELECT = "choose_select"
+CHOOSE_DATE = "choose_date"
+CHOOSE_MANY = "choose_many"
+CHOOSE_MANY_DONE = "choose_many_done"
+SKIP, BACK, LATER, KEEP, FORM = "skip", "back", "later", "keep", "open_form"
+START_FROM_MENTION = "start_from_mention"
+CLAIM = "claim"
+FORGET_CONFIRM, FORGET_CANCEL = "forget_confirm", "forget_cancel"
+HOME_CONTINUE, HOME_EDIT, HOME_RETAINED, HOME_DEPARTED = "home_continue", "home_edit", "home_retained", "home_departed"
+# view callback ids
+START_VIEW, FORM_VIEW, EDIT_VIEW = "start_departure", "stage_form", "edit_answer"
+# the single input element in each modal block
+VALUE = "value"
+# the shortcut declared in manifest.yml
+REPORT_SHORTCUT = "report_departure"
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def escape(text: object) -> str:
+    """Text shown as mrkdwn: ``<!channel>`` and friends become inert."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters, marked with "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def user_ref(user: str) -> str:
+    """A Slack user id as a mention, anything else (a console name) as escaped text."""
+    return f"<@{user}>" if _USER_ID.match(user or "") else escape(user or "nobody")
+
+
+def mrkdwn(text: str, limit: int = SECTION_TEXT) -> MarkdownTextObject:
+    return MarkdownTextObject(text=clip(text, limit))
+
+
+def plain(text: str, limit: int) -> PlainTextObject:
+    return PlainTextObject(text=clip(text, limit), emoji=True)
+
+
+def section(text: str, block_id: str | None = None) -> SectionBlock:
+    return SectionBlock(text=mrkdwn(text), block_id=block_id)
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[mrkdwn(text, CONTEXT_TEXT)])
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=plain(text, BUTTON_TEXT), action_id=action_id, value=value, style=style)
+
+
+def option(value: str, label: str) -> Option:
+    return Option(value=clip(value, OPTION_VALUE), text=plain(label, OPTION_TEXT))
+
+
+def dump(blocks: Sequence[Block], limit: int = MESSAGE_BLOCKS) -> list[dict]:
+    """Validated dicts; past ``limit`` blocks the rest is summed up in one line."""
+    if len(blocks) > limit:
+        blocks = [*blocks[: limit - 1], context(f"…and {len(blocks) - limit + 1} more.")]
+    return [b.to_dict() for b in blocks]
+
+
+def fallback(text: str) -> str:
+    """The notification text of a message: mrkdwn too, so escaped by the caller, and bounded."""
+    return clip(text, FALLBACK_TEXT)
+
+
+# -- interview questions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question as a transport shows it; built by the conversation from the engine."""
+
+    departure_id: int
+    question_id: str
+    client: str
+    stage: str
+    number: int
+    total: int
+    text: str
+    kind: str
+    options: tuple[tuple[str, str], ...] = ()  # (id, label)
+    skippable: bool = False
+    current: str | None = None  # the answer being reconsidered (back or edit)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.departure_id}:{self.question_id}"
+
+    @property
+    def heading(self) -> str:
+        return f"*{escape(self.client)}* · {escape(self.stage)} · {self.number}/{self.total}"
+
+
+KIND_HINTS = {
+    "text": "Reply in this DM to answer.",
+    "money": "Reply with an amount, such as 1,200 or 1200 EUR.",
+    "email": "Reply with an email address.",
+    "country": "Reply with a country, such as Germany or DE.",
+    "number": "Reply with a whole number.",
+}
+
+
+def question_blocks(asked: Asked) -> list[dict]:
+    """One question, with its answer controls and Skip / Back / Later / form buttons."""
+    blocks: list[Block] = [section(f"{asked.heading}\n{escape(asked.text)}", block_id=f"ask:{asked.ref}")]
+    if asked.current is not None:
+        blocks.append(context(f"Current answer: *{escape(asked.current)}*. Answer again, or keep it."))
+    answer = _answer_element(asked)
+    if answer:
+        blocks.append(ActionsBlock(block_id=f"answer:{asked.ref}", elements=answer))
+    hint = KIND_HINTS.get(asked.kind)
+    if hint:
+        blocks.append(context(hint))
+    controls = []
+    if asked.current is not None:
+        controls.append(button("Keep it", KEEP, asked.ref))
+    if asked.skippable:
+        controls.append(button("Skip", SKIP, asked.ref))
+    controls += [
+        button("Back", BACK, asked.ref),
+        button("Later", LATER, asked.ref),
+        button("Fill in as a form", FORM, asked.ref),
+    ]
+    blocks.append(ActionsBlock(block_id=f"controls:{asked.ref}", elements=controls))
+    return dump(blocks)
+
+
+def _answer_element(asked: Asked) -> list:
+    ref = asked.ref
+    if asked.kind == "yes_no":
+        return [button("Yes", f"{CHOOSE}:0", f"{ref}:yes"), button("No", f"{CHOOSE}:1", f"{ref}:no")]
+    if asked.kind == "choice" and asked.options:
+        if len(asked.options) <= MAX_BUTTONS:
+            return [button(label, f"{CHOOSE}:{n}", f"{ref}:{oid}") for n, (oid, label) in enumerate(asked.options)]
+        return [
+            StaticSelectElement(
+                action_id=CHOOSE_SELECT,
+                placeholder=plain("Choose…", OPTION_TEXT),
+                options=[option(oid, label) for oid, label in asked.options[:MAX_OPTIONS]],
+            )
+        ]
+    if asked.kind == "multi_choice" and asked.options:
+        return [
+            CheckboxesElement(action_id=CHOOSE_MANY, options=[option(o, lbl) for o, lbl in asked.options[:10]]),
+            button("Done", CHOOSE_MANY_DONE, ref, style="primary"),
+        ]
+    if asked.kind == "date":
+        return [DatePickerElement(action_id=CHOOSE_DATE, placeholder=plain("Pick a date", OPTION_TEXT))]
+    return []
+
+
+def question_fallback(asked: Asked) -> str:
+    return fallback(f"{escape(asked.client)}: {escape(asked.text)}")
+
+
+def answered_blocks(asked: Asked, answer: str) -> list[dict]:
+    """The question message once answered: the answer shown, the controls gone."""
+    return dump(
+        [
+            section(f"{asked.heading}\n{escape(asked.text)}", block_id=f"ask:{asked.ref}"),
+            context(f":white_check_mark: *{escape(answer)}*"),
+        ]
+    )
+
+
+def notice_blocks(text: str) -> list[dict]:
+    """A plain reply whose text is already escaped mrkdwn."""
+    return dump([section(text)])
+
+
+# -- summaries and reports ----------------------------------------------------------------
+
+
+Sections = list[tuple[str, list[tuple[str, str]]]]
+
+
+def summary_blocks(title: str, facts: str, sections: Sections) -> list[dict]:
+    """A departure summary: one section per interview stage."""
+    blocks: list[Block] = [HeaderBlock(text=plain(title, HEADER_TEXT)), context(facts)]
+    for stage, rows in sections:
+        lines = [f"*{escape(stage)}*"] + [f"{escape(label)}: {escape(value)}" for label, value in rows]
+        blocks.append(section("\n".join(lines)))
+    return dump(blocks)
+
+
+def code_sections(text: str) -> list[SectionBlock]:
+    """Plain text (a report) in code blocks, split between lines where it would pass a section's limit."""
+    room = SECTION_TEXT - 6  # the ``` on either side
+    chunks, current = [], ""
+    for line in escape(text).splitlines():
+        line = clip(line, room - 1)
+        if current and len(current) + len(line) + 1 > room:
+            chunks.append(current)
+            current = ""
+        current += line + "\n"
+    chunks.append(current)
+    return [section(f"```{chunk.rstrip()}```") for chunk in chunks]
+
+
+def preformatted_blocks(text: str) -> list[dict]:
+    return dump(code_sections(text))
+
+
+def confirm_forget_blocks(question: str, departure_id: int) -> list[dict]:
+    value = str(departure_id)
+    return dump(
+        [
+            section(question),
+            ActionsBlock(
+                elements=[
+                    button("Erase", FORGET_CONFIRM, value, style="danger"),
+                    button("Cancel", FORGET_CANCEL, value),
+                ]
+            ),
+        ]
+    )
+
+
+def offer_blocks(text: str, action_id: str, label: str, value: str) -> list[dict]:
+    """A question with one button: start from a mention, claim a CRM departure."""
+    return dump([section(text), ActionsBlock(elements=[button(label, action_id, value, style="primary")])])
+
+
+# -- modals -------------------------------------------------------------------------------
+
+
+def metadata(**values: object) -> str:
+    text = json.dumps(values, separators=(",", ":"))
+    if len(text) > METADATA:
+        raise ValueError("private_metadata over Slack's limit")
+    return text
+
+
+def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], **meta: object) -> dict:
+    return View(
+        type="modal",
+        callback_id=callback_id,
+        title=plain(title, VIEW_TITLE),
+        submit=plain(submit, VIEW_TITLE),
+        close=plain("Cancel", VIEW_TITLE),
+        blocks=list(blocks[:VIEW_BLOCKS]),
+        private_metadata=metadata(**meta),
+    ).to_dict()
+
+
+def start_view(client: str = "", context_text: str = "", **meta: object) -> dict:
+    """The "record a departure" modal, prefilled from a shortcut or a mention."""
+    blocks = [
+        InputBlock(
+            block_id="client",
+            label=plain("Client", INPUT_LABEL),
+            element=PlainTextInputElement(action_id=VALUE, initial_value=clip(client, 200) or None, max_length=200),
+        ),
+        InputBlock(
+            block_id="context",
+            optional=True,
+            label=plain("Context", INPUT_LABEL),
+            hint=plain("Anything the interview should know; a shortcut puts the message here.", INPUT_LABEL),
+            element=PlainTextInputElement(
+                action_id=VALUE,
+                multiline=True,
+                max_length=INPUT_MAX,
+                initial_value=clip(context_text, INPUT_MAX) or None,
+            ),
+        ),
+    ]
+    return modal(START_VIEW, "Record a departure", "Start", blocks, **meta)
+
+
+@dataclass(frozen=True)
+class FormField:
+    question_id: str
+    label: str
+    kind: str
+    options: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
+    hint: str | None = None
+    max_length: int = INPUT_MAX
+    initial: str | None = None
+
+
+def form_view(departure_id: int, title: str, fields: Sequence[FormField]) -> dict:
+    """The rest of a stage as one modal; each question is an input block named by its id."""
+    return modal(FORM_VIEW, title, "Save", [_form_input(f) for f in fields], d=departure_id)
+
+
+def _form_input(f: FormField) -> InputBlock:
+    element: object
+    if f.kind in ("choice", "yes_no") and (f.options or f.kind == "yes_no"):
+        options = f.options or (("yes", "Yes"), ("no", "No"))
+        element = StaticSelectElement(
+            action_id=VALUE,
+            placeholder=plain("Choose…", OPTION_TEXT),
+            options=[option(oid, label) for oid, label in options[:MAX_OPTIONS]],
+        )
+    elif f.kind == "date":
+        element = DatePickerElement(action_id=VALUE, initial_date=f.initial)
+    else:
+        element = PlainTextInputElement(
+            action_id=VALUE,
+            multiline=f.kind == "text",
+            max_length=min(f.max_length, INPUT_MAX),
+            initial_value=clip(f.initial, INPUT_MAX) if f.initial and f.kind != "date" else None,
+        )
+    return InputBlock(
+        block_id=f.question_id,
+        label=plain(f.label, INPUT_LABEL),
+        element=element,
+        optional=f.optional,
+        hint=plain(f.hint, INPUT_LABEL) if f.hint else None,
+    )
+
+
+def edit_view(departure_id: int, client: str, questions: Sequence[tuple[str, str]]) -> dict:
+    """Pick an answered question to change."""
+    return modal(
+        EDIT_VIEW,
+        "Change an answer",
+        "Ask me again",
+        [
+            section(f"*{escape(client)}*: which answer should change? I will ask that question again in our DM."),
+            InputBlock(
+                block_id="question",
+                label=plain("Question", INPUT_LABEL),
+                element=StaticSelectElement(
+                    action_id=VALUE,
+                    placeholder=plain("Choose…", OPTION_TEXT),
+                    options=[option(qid, label) for qid, label in questions[:MAX_OPTIONS]],
+                ),
+            ),
+        ],
+        d=departure_id,
+    )
+
+
+# -- App Home -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HomeRow:
+    departure_id: int
+    client: str
+    status: str
+    progress: str
+    waiting: bool  # a question is waiting for an answer
+
+
+@dataclass(frozen=True)
+class HomeContent:
+    rows: Sequence[HomeRow]
+    more: int = 0
+    team: str | None = None  # the team's figures, for admins: report text
+    empty_hint: str = "No open departures. Type `/departure <client>` when a client tells you they are leaving."
+
+
+def home_view(content: HomeContent) -> dict:
+    blocks: list[Block] = [HeaderBlock(text=plain("Your open departures", HEADER_TEXT))]
+    if not content.rows:
+        blocks.append(section(content.empty_hint))
+    for row in content.rows:
+        value = str(row.departure_id)
+        blocks.append(section(f"*{escape(row.client)}* · {escape(row.status)} · {row.progress} answered"))
+        actions = [button("Continue" if row.waiting else "Resume", HOME_CONTINUE, value, style="primary")]
+        actions += [
+            button("Edit", HOME_EDIT, value),
+            button("Mark retained", HOME_RETAINED, value),
+            button("Mark departed", HOME_DEPARTED, value),
+        ]
+        blocks.append(ActionsBlock(block_id=f"home:{value}", elements=actions))
+    if content.more:
+        blocks.append(context(f"…and {content.more} more: `/departure list` shows them all."))
+    if content.team is not None:
+        blocks += [DividerBlock(), HeaderBlock(text=plain("Team figures", HEADER_TEXT))]
+        blocks += code_sections(content.team)
+    return View(type="home", blocks=dump(blocks, VIEW_BLOCKS)).to_dict()
