@@ -15,11 +15,9 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
 
 from bot.app import Core
-from handlers.slack import build_slack_app
-from handlers.slack.conversation import Conversation
+from handlers.slack import SlackApp, build_slack_app
 from handlers.webhook import departure_hook
 
 log = logging.getLogger("sendoff")
@@ -35,13 +33,13 @@ CORE = web.AppKey("core", Core)
 TASKS = web.AppKey("tasks", set)
 
 
-def build_web_app(core: Core, bolt: AsyncApp, *, slack_over_http: bool = True) -> web.Application:
+def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) -> web.Application:
     """The HTTP routes: Slack's requests (unless over Socket Mode), the webhook, the health check."""
     app = web.Application(client_max_size=MAX_BODY)
     tasks: set[asyncio.Task] = set()
     app[CORE] = core
     app[TASKS] = tasks
-    talk = Conversation(core, bolt.client)
+    bolt, talk = slack.bolt, slack.talk
 
     def spawn(work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -49,11 +47,17 @@ def build_web_app(core: Core, bolt: AsyncApp, *, slack_over_http: bool = True) -
         task.add_done_callback(_finished(tasks))
 
     async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        with talk.acks.request():
+            return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "departures": core.store.count_departures()})
 
+    async def close_slack_session(_: web.Application) -> None:
+        if bolt.client.session is not None:
+            await bolt.client.session.close()
+
+    app.on_cleanup.append(close_slack_session)
     if slack_over_http:
         app.router.add_post(SLACK_PATH, slack_events)
     app.router.add_get(HEALTH_PATH, health)
@@ -85,8 +89,9 @@ def _is_bolt_listener(task: asyncio.Task) -> bool:
 async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
     settings = core.settings
     socket_mode = bool(settings.slack_app_token)
-    bolt = build_slack_app(core, socket_mode=socket_mode)
-    web_app = build_web_app(core, bolt, slack_over_http=not socket_mode)
+    slack = build_slack_app(core, socket_mode=socket_mode)
+    bolt = slack.bolt
+    web_app = build_web_app(core, slack, slack_over_http=not socket_mode)
     runner = web.AppRunner(web_app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, settings.port).start()

@@ -32,6 +32,12 @@ INDEXED: dict[str, tuple[str, ...]] = {
 # Fields whose value is unique within their table, looked up through a dict.
 UNIQUE: dict[str, str] = {TOUCHES: "key", EVENTS: "key"}
 
+# Indexed fields also kept as value -> ids, so that a filter on them reads only the matches.
+LOOKUP: dict[str, tuple[str, ...]] = {DEPARTURES: ("client_key", "am", "status"), TOUCHES: ("departure_id", "status")}
+
+# A filter's exact values per looked-up field: one value, or a set of any-of values.
+Equal = dict[str, Any]
+
 Record = dict[str, Any]
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -70,15 +76,11 @@ class Store(ABC):
         am: str | None = None,
     ) -> list[Record]:
         """Departures matching every given filter, oldest first."""
-        wanted = set(statuses) if statuses is not None else None
+        equal: Equal = {"client_key": client_key, "status": set(statuses) if statuses is not None else None, "am": am}
         return self._select(
             DEPARTURES,
-            lambda f: (
-                (client_key is None or f["client_key"] == client_key)
-                and (client_prefix is None or f["client_key"].startswith(client_prefix))
-                and (wanted is None or f["status"] in wanted)
-                and (am is None or f["am"] == am)
-            ),
+            lambda f: client_prefix is None or f["client_key"].startswith(client_prefix),
+            {k: v for k, v in equal.items() if v is not None},
         )
 
     def count_departures(self) -> int:
@@ -111,14 +113,11 @@ class Store(ABC):
 
         ``due_before`` compares ISO-8601 UTC strings, which sort as times do.
         """
-        wanted = set(statuses) if statuses is not None else None
+        equal: Equal = {"departure_id": departure_id, "status": set(statuses) if statuses is not None else None}
         found = self._select(
             TOUCHES,
-            lambda f: (
-                (departure_id is None or f["departure_id"] == departure_id)
-                and (wanted is None or f["status"] in wanted)
-                and (due_before is None or (f["due_at"] or "") <= due_before)
-            ),
+            lambda f: due_before is None or (f["due_at"] or "") <= due_before,
+            {k: v for k, v in equal.items() if v is not None},
         )
         return sorted(found, key=lambda t: (t.get("due_at") or "", t["id"]))
 
@@ -185,16 +184,16 @@ class Store(ABC):
         """A fresh copy of one record, or None."""
 
     @abstractmethod
-    def _ids_where(self, table: str, predicate: Predicate) -> list[int]:
-        """Ids whose indexed fields satisfy ``predicate``, in id order."""
+    def _ids_where(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[int]:
+        """Ids whose indexed fields hold the ``equal`` values and satisfy ``predicate``, in id order."""
 
     @abstractmethod
     def _id_for_key(self, table: str, key: str) -> int | None:
         """The id of the record whose unique field (see UNIQUE) is ``key``."""
 
     @abstractmethod
-    def _select(self, table: str, predicate: Predicate) -> list[Record]:
-        """Fresh copies of the records whose indexed fields satisfy ``predicate``."""
+    def _select(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[Record]:
+        """Fresh copies of the records ``_ids_where`` names, in id order."""
 
     @abstractmethod
     def _count(self, table: str) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from storage import INDEXED, TABLES, UNIQUE, Predicate, Record, Store, StoreError
+from storage import INDEXED, LOOKUP, TABLES, UNIQUE, Equal, Predicate, Record, Store, StoreError
 
 # One pending write: (table, id, JSON text or None for a deletion).
 Write = tuple[str, int, str | None]
@@ -23,6 +23,7 @@ class MemoryStore(Store):
         self._text: dict[str, dict[int, str]] = {t: {} for t in TABLES}
         self._fields: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in TABLES}
         self._by_key: dict[str, dict[str, int]] = {t: {} for t in UNIQUE}
+        self._ids_by: dict[str, dict[str, dict[Any, set[int]]]] = {t: {f: {} for f in LOOKUP[t]} for t in LOOKUP}
         self._next_id: dict[str, int] = {t: 1 for t in TABLES}
         self._pending: list[Write] | None = None
         self._undo: list[Write] = []
@@ -89,12 +90,19 @@ class MemoryStore(Store):
         old = self._fields[table].pop(record_id, None)
         if old is not None and table in UNIQUE:
             self._by_key[table].pop(old[UNIQUE[table]], None)
+        lookups = self._ids_by.get(table, {})
+        if old is not None:
+            for name, ids in lookups.items():
+                ids.get(old[name], set()).discard(record_id)
         if text is None:
             self._text[table].pop(record_id, None)
             return
         self._text[table][record_id] = text
         record = json.loads(text)
-        self._fields[table][record_id] = {f: record.get(f) for f in INDEXED[table]}
+        fields = {f: record.get(f) for f in INDEXED[table]}
+        self._fields[table][record_id] = fields
+        for name, ids in lookups.items():
+            ids.setdefault(fields[name], set()).add(record_id)
         if table in UNIQUE:
             self._by_key[table][record[UNIQUE[table]]] = record_id
         if record_id >= self._next_id[table]:
@@ -105,15 +113,24 @@ class MemoryStore(Store):
         text = self._text[table].get(int(record_id))
         return None if text is None else json.loads(text)
 
-    def _ids_where(self, table: str, predicate: Predicate) -> list[int]:
-        return sorted(i for i, fields in self._fields[table].items() if predicate(fields))
+    def _ids_where(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[int]:
+        fields = self._fields[table]
+        if not equal:
+            return sorted(i for i, f in fields.items() if predicate(f))
+        candidates: set[int] | None = None
+        for name, wanted in equal.items():
+            ids_by_value = self._ids_by[table][name]
+            values = wanted if isinstance(wanted, set) else {wanted}
+            matching = set().union(*(ids_by_value.get(v, ()) for v in values))
+            candidates = matching if candidates is None else candidates & matching
+        return sorted(i for i in candidates or () if predicate(fields[i]))
 
     def _id_for_key(self, table: str, key: str) -> int | None:
         return self._by_key[table].get(key)
 
-    def _select(self, table: str, predicate: Predicate) -> list[Record]:
+    def _select(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[Record]:
         text = self._text[table]
-        return [json.loads(text[i]) for i in self._ids_where(table, predicate)]
+        return [json.loads(text[i]) for i in self._ids_where(table, predicate, equal)]
 
     def _count(self, table: str) -> int:
         return len(self._text[table])

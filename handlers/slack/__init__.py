@@ -7,8 +7,11 @@ context (``context["talk"]``), put there by a middleware, never through globals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -16,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Core
 from handlers.slack import actions, commands, events, shortcuts, views
-from handlers.slack.conversation import Conversation
+from handlers.slack.conversation import AcksFirst, Conversation
 
 log = logging.getLogger("sendoff.slack")
 
@@ -25,15 +28,28 @@ RATE_LIMIT_RETRIES = 3
 
 
 def web_client(core: Core) -> AsyncWebClient:
+    """The Web API client; inside a running loop it keeps one HTTP session, so connections are reused."""
     base_url = core.settings.slack_api_url or DEFAULT_API_URL
+    try:
+        asyncio.get_running_loop()
+        session: aiohttp.ClientSession | None = aiohttp.ClientSession()
+    except RuntimeError:
+        session = None  # the client then opens a session per call
     return AsyncWebClient(
         token=core.settings.slack_bot_token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
+        session=session,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
     )
 
 
-def build_slack_app(core: Core, *, socket_mode: bool = False, process_before_response: bool = False) -> AsyncApp:
+@dataclass(frozen=True)
+class SlackApp:
+    bolt: AsyncApp
+    talk: Conversation
+
+
+def build_slack_app(core: Core, *, socket_mode: bool = False, process_before_response: bool = False) -> SlackApp:
     """The Bolt app for ``core``. Tests pass ``process_before_response`` to see effects before the reply."""
     client = web_client(core)
     app = AsyncApp(
@@ -43,16 +59,13 @@ def build_slack_app(core: Core, *, socket_mode: bool = False, process_before_res
         process_before_response=process_before_response,
         logger=log,
     )
-    talk = Conversation(core, client)
+    # Work after an ack gives way to acks still due, unless the reply waits for that work anyway.
+    talk = Conversation(core, client, AcksFirst(enabled=not process_before_response))
 
     @app.middleware
-    async def provide(context, next):  # noqa: A002 - Bolt passes it by this name
+    async def provide_and_drop_repeats(body, context, next):
+        """Give listeners the conversation; ack an event Slack delivers again (it retries after 3 s), once."""
         context["talk"] = talk
-        await next()
-
-    @app.middleware
-    async def drop_repeated_events(body, context, next):
-        """An event Slack delivers again (it retries after 3 s) is acked and not handled twice."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not core.departures.first_delivery(f"slack:{event_id}"):
             log.info("event %s delivered again; already handled", event_id)
@@ -68,4 +81,4 @@ def build_slack_app(core: Core, *, socket_mode: bool = False, process_before_res
 
     for module in (commands, events, actions, views, shortcuts):
         module.register(app)
-    return app
+    return SlackApp(app, talk)

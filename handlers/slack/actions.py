@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from slack_bolt.async_app import AsyncApp
 
 from bot.departures import DepartureError, status_label
@@ -10,22 +12,16 @@ from handlers.slack.conversation import Conversation
 
 
 def register(app: AsyncApp) -> None:
-    app.action(kit.CHOOSE_PATTERN)(on_choose)
-    app.action(kit.CHOOSE_SELECT)(on_choose)
-    app.action(kit.CHOOSE_DATE)(on_choose)
-    app.action(kit.CHOOSE_MANY)(on_ack_only)  # ticking boxes; "Done" answers
-    app.action(kit.CHOOSE_MANY_DONE)(on_choose_many)
-    for word in (kit.SKIP, kit.BACK, kit.LATER, kit.KEEP):
-        app.action(word)(on_control)
-    app.action(kit.FORM)(on_open_form)
-    app.action(kit.START_FROM_MENTION)(on_start_from_mention)
-    app.action(kit.CLAIM)(on_claim)
-    app.action(kit.FORGET_CONFIRM)(on_forget_confirm)
-    app.action(kit.FORGET_CANCEL)(on_forget_cancel)
-    app.action(kit.HOME_CONTINUE)(on_home_continue)
-    app.action(kit.HOME_EDIT)(on_home_edit)
-    app.action(kit.HOME_RETAINED)(on_home_status)
-    app.action(kit.HOME_DEPARTED)(on_home_status)
+    # One listener routes every action: Bolt tries its listeners one by one, and acks wait for that.
+    app.action(re.compile(".+"))(on_action)
+
+
+async def on_action(ack, action, body, context, respond) -> None:
+    handler = ROUTES.get(action["action_id"]) or (on_choose if kit.CHOOSE_PATTERN.match(action["action_id"]) else None)
+    if handler is None:
+        await ack()
+        return
+    await handler(ack, action, body, context["talk"], respond)
 
 
 def _ref(text: str) -> tuple[int, str, str]:
@@ -35,14 +31,13 @@ def _ref(text: str) -> tuple[int, str, str]:
     return int(departure), question, value
 
 
-async def on_ack_only(ack) -> None:
+async def on_ack_only(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
 
 
-async def on_choose(ack, action, body, context) -> None:
+async def on_choose(ack, action, body, talk: Conversation, respond) -> None:
     """An option button, a select or a date picker answered the question."""
     await ack()
-    talk: Conversation = context["talk"]
     kind = action["type"]
     if kind == "button":
         departure_id, question_id, raw = _ref(action["value"])
@@ -52,45 +47,40 @@ async def on_choose(ack, action, body, context) -> None:
     await talk.answer(body["user"]["id"], departure_id, question_id, raw)
 
 
-async def on_choose_many(ack, action, body, context) -> None:
+async def on_choose_many(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     departure_id, question_id, _ = _ref(action["value"])
     block = body.get("state", {}).get("values", {}).get(f"answer:{departure_id}:{question_id}", {})
     picked = [o["value"] for o in block.get(kit.CHOOSE_MANY, {}).get("selected_options", [])]
     await talk.answer(body["user"]["id"], departure_id, question_id, ",".join(picked))
 
 
-async def on_control(ack, action, body, context) -> None:
+async def on_control(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     departure_id, question_id, _ = _ref(action["value"])
     await talk.control(body["user"]["id"], departure_id, question_id, action["action_id"])
 
 
-async def on_open_form(ack, action, body, context) -> None:
+async def on_open_form(ack, action, body, talk: Conversation, respond) -> None:
     """The rest of the current stage as a modal; it must open within the trigger's 3 s."""
     await ack()
-    talk: Conversation = context["talk"]
     departure_id, _, _ = _ref(action["value"])
     view = await talk.form(body["user"]["id"], departure_id)
     if view is not None:
         await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
 
 
-async def on_start_from_mention(ack, action, body, context) -> None:
+async def on_start_from_mention(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     message = body.get("message", {})
     view = kit.start_view(action.get("value", ""), "", src="mention", channel=body.get("channel", {}).get("id"),
                           ts=message.get("ts"))  # fmt: skip
     await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
 
 
-async def on_claim(ack, action, body, context, respond) -> None:
+async def on_claim(ack, action, body, talk: Conversation, respond) -> None:
     """Someone takes on a CRM departure whose account manager was not found in Slack."""
     await ack()
-    talk: Conversation = context["talk"]
     user = body["user"]["id"]
     try:
         record = talk.departures.assign(talk.departures.get(int(action["value"])), user, actor=user)
@@ -105,9 +95,8 @@ async def on_claim(ack, action, body, context, respond) -> None:
     await talk.ask(record)
 
 
-async def on_forget_confirm(ack, action, body, context, respond) -> None:
+async def on_forget_confirm(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     user = body["user"]["id"]
     try:
         record = talk.departures.get(int(action["value"]))
@@ -119,14 +108,13 @@ async def on_forget_confirm(ack, action, body, context, respond) -> None:
     await respond(text=text, replace_original=True)
 
 
-async def on_forget_cancel(ack, respond) -> None:
+async def on_forget_cancel(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
     await respond(text="Nothing was erased.", replace_original=True)
 
 
-async def on_home_continue(ack, action, body, context) -> None:
+async def on_home_continue(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     user = body["user"]["id"]
     try:
         await talk.resume(user, talk.departures.get(int(action["value"])))
@@ -134,17 +122,15 @@ async def on_home_continue(ack, action, body, context) -> None:
         await talk.tell(user, f":warning: {kit.escape(err)}")
 
 
-async def on_home_edit(ack, action, body, context) -> None:
+async def on_home_edit(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     view = await talk.edit_picker(body["user"]["id"], int(action["value"]))
     if view is not None:
         await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
 
 
-async def on_home_status(ack, action, body, context) -> None:
+async def on_home_status(ack, action, body, talk: Conversation, respond) -> None:
     await ack()
-    talk: Conversation = context["talk"]
     user = body["user"]["id"]
     status = "retained" if action["action_id"] == kit.HOME_RETAINED else "departed"
     try:
@@ -153,3 +139,24 @@ async def on_home_status(ack, action, body, context) -> None:
     except DepartureError as err:
         await talk.tell(user, f":warning: {kit.escape(err)}")
     await talk.publish_home(user)
+
+
+ROUTES = {
+    kit.CHOOSE_SELECT: on_choose,
+    kit.CHOOSE_DATE: on_choose,
+    kit.CHOOSE_MANY: on_ack_only,  # ticking boxes; "Done" answers
+    kit.CHOOSE_MANY_DONE: on_choose_many,
+    kit.SKIP: on_control,
+    kit.BACK: on_control,
+    kit.LATER: on_control,
+    kit.KEEP: on_control,
+    kit.FORM: on_open_form,
+    kit.START_FROM_MENTION: on_start_from_mention,
+    kit.CLAIM: on_claim,
+    kit.FORGET_CONFIRM: on_forget_confirm,
+    kit.FORGET_CANCEL: on_forget_cancel,
+    kit.HOME_CONTINUE: on_home_continue,
+    kit.HOME_EDIT: on_home_edit,
+    kit.HOME_RETAINED: on_home_status,
+    kit.HOME_DEPARTED: on_home_status,
+}

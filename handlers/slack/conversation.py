@@ -7,7 +7,10 @@ never escapes: it becomes a log line, or a message to the person concerned.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -34,12 +37,63 @@ def slack_text(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+class AcksFirst:
+    """Lets Web API calls made after an ack wait while Slack requests keep arriving.
+
+    Slack gives each request 3 s to be acked, and the listeners' later work
+    shares the event loop with those acks; under a burst, the acks go first.
+    "Quiet" is no request in flight and none for QUIET_SECONDS; the wait is
+    bounded by MAX_WAIT_SECONDS, so that work is never held up for long.
+    """
+
+    QUIET_SECONDS = 0.05
+    MAX_WAIT_SECONDS = 1.0
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.in_flight = 0
+        self._last_seen = 0.0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._check: asyncio.TimerHandle | None = None
+
+    @contextlib.contextmanager
+    def request(self) -> Iterator[None]:
+        """Around one Slack request, from its arrival to its reply."""
+        self.in_flight += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self._last_seen = asyncio.get_running_loop().time()
+            if self.in_flight == 0 and self._check is None:
+                self._check = asyncio.get_running_loop().call_later(self.QUIET_SECONDS, self._check_quiet)
+
+    def _check_quiet(self) -> None:
+        self._check = None
+        if self.in_flight:
+            return  # the request in flight checks again when it ends
+        loop = asyncio.get_running_loop()
+        left = self._last_seen + self.QUIET_SECONDS - loop.time()
+        if left > 0:
+            self._check = loop.call_later(left, self._check_quiet)
+        else:
+            self._quiet.set()
+
+    async def wait(self) -> None:
+        if self.enabled and not self._quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), self.MAX_WAIT_SECONDS)
+
+
 class Conversation:
     """Everything the Slack listeners do after their ack; one per app."""
 
-    def __init__(self, core: Core, client: AsyncWebClient) -> None:
+    def __init__(self, core: Core, client: AsyncWebClient, acks: AcksFirst | None = None) -> None:
         self.core = core
         self.client = client
+        self.acks = acks or AcksFirst(enabled=False)
         self.departures = core.departures
         self.messages = core.prompts.messages
         self._dm_channels: dict[str, str] = {}
@@ -51,6 +105,7 @@ class Conversation:
 
     async def call(self, method: str, **kwargs: Any) -> dict | None:
         """One Web API call; a Slack error is logged and gives None."""
+        await self.acks.wait()
         try:
             response = await self.client.api_call(method, json=kwargs)
         except SlackApiError as err:
@@ -253,6 +308,7 @@ class Conversation:
         if not channel:
             return
         title = self.say("summary_title", client=record["client"])
+        await self.acks.wait()
         try:
             await self.client.chat_postMessage(
                 channel=channel, text=kit.fallback(title), blocks=self.summary(record, personal=False)
@@ -287,6 +343,7 @@ class Conversation:
     async def crm_reported(self, record: Record) -> None:
         """A CRM's departure: to its AM, found by email, or else up for claiming in the channel."""
         email = record.get("am_email", "")
+        await self.acks.wait()
         try:
             found = await self.client.users_lookupByEmail(email=email)
             user = found["user"]["id"]
