@@ -45,6 +45,25 @@ def test_departures_are_stored_found_and_copied(store):
     assert store.count_departures() == 2
 
 
+def test_lookups_follow_changes_and_deletions(store):
+    store.insert_departure(departure())
+    store.insert_departure(departure("Beta", am="bob"))
+    moved = store.get_departure(1)
+    moved.update(status="departed", am="bob")
+    store.save_departure(moved)
+    assert store.find_departures(statuses=["interviewing"], am="ann") == []
+    assert [d["client"] for d in store.find_departures(am="bob")] == ["Acme", "Beta"]
+    assert [d["client"] for d in store.find_departures(am="bob", statuses=["departed", "saving"])] == ["Acme"]
+    store.put_touch(touch("t1", departure_id=1))
+    store.put_touch(touch("t2", departure_id=2, status="sent"))
+    assert [t["key"] for t in store.find_touches(departure_id=2, statuses=["sent"])] == ["t2"]
+    assert store.find_touches(departure_id=2, statuses=["pending"]) == []
+    store.forget_event("never-seen")  # forgetting what was never remembered is fine
+    assert store.remember_event("E", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
+    store.forget_event("E")
+    assert store.remember_event("E", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
+
+
 def test_planning_a_touch_twice_keeps_one(store):
     first = store.put_touch(touch("d1:check_in:30"))
     again = store.put_touch(touch("d1:check_in:30", due="2026-12-02T08:00:00Z"))
