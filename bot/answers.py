@@ -187,7 +187,7 @@ def parse_date(raw: str, today: date) -> date:
         if UNITS[unit]:
             return today + timedelta(days=n * UNITS[unit])
         months = n * (12 if unit.startswith("year") else 1)
-        return _add_months(today, months)
+        return add_months(today, months)
     for pattern, order in (
         (r"(\d{4})-(\d{1,2})-(\d{1,2})", "ymd"),
         (r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", "dmy"),
@@ -217,7 +217,7 @@ def _real_date(year: int, month: int, day: int, raw: str) -> date:
     return date(year, month, day)
 
 
-def _add_months(day: date, months: int) -> date:
+def add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))

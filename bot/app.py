@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
 from bot.departures import Departures
+from bot.dispatcher import Dispatcher
+from bot.mailer import Composer, make_sender
+from bot.playbook import Playbook
 from bot.settings import Settings
 from prompts import Prompts, load_prompts
 from storage import Store, open_store
+
+log = logging.getLogger("sendoff")
 
 
 @dataclass
@@ -20,6 +26,8 @@ class Core:
     prompts: Prompts
     clock: Clock
     departures: Departures
+    playbook: Playbook
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         self.store.close()
@@ -33,4 +41,12 @@ def build_core(settings: Settings, *, clock: Clock | None = None, store: Store |
     departures = Departures(
         store, prompts, clock, timezone=settings.timezone, currency=settings.currency, admins=settings.admins
     )
-    return Core(settings, store, prompts, clock, departures)
+    playbook = Playbook(departures, store, clock, team_zone=settings.timezone)
+    departures.watchers.append(playbook.on_change)
+    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock), make_sender(settings), _log_notice)
+    return Core(settings, store, prompts, clock, departures, playbook, dispatcher)
+
+
+async def _log_notice(touch: dict, record: dict, text: str) -> None:
+    """Until a transport takes over the notices (the console prints them, Slack DMs them)."""
+    log.info("notice for %s about departure %s: %s", record.get("am"), record.get("id"), text)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.app import Core, build_core
+from bot.clock import ManualClock
 from bot.reports import build_report, render_report_text
 from bot.settings import Settings, SettingsError, load_settings
 from prompts import PromptError, load_prompts
@@ -35,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings)
         if args.command == "run" and settings.problems_for_run():
             raise SettingsError(settings.problems_for_run())
-        core = build_core(settings)
+        # The console's clock moves with /advance; everything else keeps the system's.
+        clock = ManualClock() if args.command == "console" else None
+        core = build_core(settings, clock=clock)
     except (SettingsError, PromptError, StoreError) as err:
         print(f"sendoff: {err}", file=sys.stderr)
         return 2

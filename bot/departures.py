@@ -84,6 +84,15 @@ class Departures:
         self.zone = ZoneInfo(timezone)
         self.currency = currency
         self.admins = admins
+        # Called after each saved change with (record, what): "answers", "status", "opt_out" or "forget".
+        self.watchers: list[Callable[[Record, str], None]] = []
+
+    def _commit(self, record: Record, what: str) -> None:
+        """Save ``record`` and what its watchers write about the change (touches), all or nothing."""
+        with self.store.batch():
+            self.store.save_departure(record)
+            for watcher in self.watchers:
+                watcher(record, what)
 
     # -- lookups -----------------------------------------------------------------
     def today(self) -> date:
@@ -250,7 +259,7 @@ class Departures:
         if automatic and automatic != record["status"]:
             self._move(record, automatic, actor, now, note="from the interview answers")
         record["updated_at"] = now
-        self.store.save_departure(record)
+        self._commit(record, "answers")
         return record
 
     # -- the form: the rest of a stage at once -------------------------------------
@@ -397,7 +406,7 @@ class Departures:
         now = iso(self.clock.now())
         self._move(record, status, actor, now, note)
         record["updated_at"] = now
-        self.store.save_departure(record)
+        self._commit(record, "status")
         return record
 
     @staticmethod
@@ -413,7 +422,7 @@ class Departures:
             record["opted_out"] = True
             record["history"].append({"at": now, "by": actor, "event": "opt_out"})
             record["updated_at"] = now
-            self.store.save_departure(record)
+            self._commit(record, "opt_out")
         return record
 
     def forget(self, record: Record, *, actor: str) -> Record:
@@ -441,7 +450,7 @@ class Departures:
         )
         for entry in record["history"]:
             entry.pop("note", None)
-        self.store.save_departure(record)
+        self._commit(record, "forget")
         return record
 
     # -- access ------------------------------------------------------------------

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from bot.answers import AnswerError, options_for
 from bot.app import Core
+from bot.clock import ManualClock, iso, parse_iso
 from bot.commands import Command, parse_departure, split_edit_argument
 from bot.departures import DepartureError, status_label
 from bot.interview import Outcome
@@ -35,6 +39,9 @@ HELP = """Commands:
   /optout <client>           the client wants no more messages
   /forget <client>           erase the client's personal data and answers
   /report                    reasons, save rate, revenue and workload
+  /touches <client>          planned and sent messages, with their local times
+  /advance 45d | 2027-01-02 09:00
+                             move the clock; what falls due on the way goes out
   /help                      this list
   /quit                      leave (everything is saved as you go)
 While answering: skip, back, later (park the rest of this stage)."""
@@ -60,6 +67,7 @@ class ConsoleChat:
         self.user = core.settings.console_user
         self.write = write
         self.active: int | None = None  # the departure being interviewed
+        self.advance_to: datetime | None = None  # set by /advance, carried out by the run loop
 
     # -- the conversation ----------------------------------------------------------
     def greet(self) -> None:
@@ -278,6 +286,27 @@ class ConsoleChat:
             self.active = None
         self.say("forgotten", client=name)
 
+    def cmd_touches(self, client: str) -> None:
+        record = self.find(client)
+        if record is None:
+            return
+        self.departures.require_access(record, self.user)
+        touches = self.core.store.find_touches(departure_id=record["id"])
+        if not touches:
+            self.write(f"Nothing is planned for {record['client']}.")
+            return
+        rows = [f"Touches for {record['client']}:"]
+        for t in touches:
+            local = parse_iso(t["due_at"]).astimezone(ZoneInfo(t["zone"]))
+            to = t["recipient"] if t["channel"] == "email" else f"AM {t['recipient']}"
+            reason = f" ({t['reason']})" if t.get("reason") else ""
+            rows.append(f"  {local:%a %d %b %Y %H:%M} {t['zone']:<20} {t['kind']:<9} to {to:<28} {t['status']}{reason}")
+        self.write("\n".join(rows))
+
+    def cmd_advance(self, argument: str) -> None:
+        target = parse_advance(argument, self.core.clock.now(), self.departures.zone)
+        self.advance_to = target
+
     def cmd_report(self, _: str) -> None:
         self.write(render_report_text(build_report(self.departures)))
 
@@ -302,6 +331,48 @@ class ConsoleChat:
 
     def print_summary(self, record: Record) -> None:
         self.write("\n".join([f"{record['client']}: {status_label(record['status'])}", *self.summary_lines(record)]))
+
+
+def parse_advance(argument: str, now: datetime, zone: ZoneInfo) -> datetime:
+    """``45d``, ``12h``, ``2w`` ahead, or ``2027-01-02 09:00`` (local to the team's zone)."""
+    text = argument.strip().lower()
+    step = re.fullmatch(r"(\d{1,5})\s*([mhdw])", text)
+    if step:
+        amount, unit = int(step.group(1)), step.group(2)
+        return now + {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount),
+                      "w": timedelta(weeks=amount)}[unit]  # fmt: skip
+    try:
+        moment = datetime.fromisoformat(text.replace(" ", "T"))
+    except ValueError:
+        raise AnswerError("Usage: /advance 45d (m, h, d or w), or /advance 2027-01-02 09:00.") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    if moment <= now:
+        raise AnswerError("The clock only moves forward.")
+    return moment
+
+
+async def dispatch_until(core: Core, target: datetime | None, write: Callable[[str], None]) -> None:
+    """Send what is due now; with a target, step the clock from one due time to the next up to it."""
+    clock = core.clock
+    while True:
+        for settled in await core.dispatcher.run_due():
+            t = settled.touch
+            local = parse_iso(t.get("sent_at") or t.get("ended_at") or iso(clock.now())).astimezone(ZoneInfo(t["zone"]))
+            if t["channel"] == "email" and settled.outcome == "sent":
+                write(
+                    f"[{local:%a %d %b %Y %H:%M} {t['zone']}] {t['kind']} email to {t['recipient']}: {settled.detail}"
+                )
+            elif settled.outcome not in ("sent",):
+                write(f"[{local:%a %d %b %Y %H:%M}] {t['kind']} {settled.outcome}: {settled.detail}")
+        if target is None or not isinstance(clock, ManualClock):
+            return
+        upcoming = core.dispatcher.next_due()
+        if upcoming is None or parse_iso(upcoming) > target:
+            clock.set(target)
+            for settled in await core.dispatcher.run_due():
+                write(f"{settled.touch['kind']} {settled.outcome}")
+            return
+        clock.set(max(clock.now(), parse_iso(upcoming)))
 
 
 def _reader(
@@ -342,7 +413,17 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         stdout.flush()
 
     chat = ConsoleChat(core, write)
+
+    async def print_notice(touch: dict, record: dict, text: str) -> None:
+        local = core.clock.now().astimezone(ZoneInfo(touch["zone"]))
+        write(f"[{local:%a %d %b %Y %H:%M}] for {record['am']}: {text}")
+
+    core.dispatcher.notify = print_notice
+    for touch in core.dispatcher.recover():
+        write(f"A {touch['kind']} for departure {touch['departure_id']} was cut off while sending; it is not re-sent.")
     chat.greet()
+    if not core.settings.smtp_host:
+        write(f"Emails are written to {core.settings.outbox_dir}/ (SMTP_HOST is not set).")
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     stop = asyncio.Event()
@@ -367,6 +448,10 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
                 write(f"you> {line}")
             if not chat.handle(line):
                 break
+            target, chat.advance_to = chat.advance_to, None
+            await dispatch_until(core, target, write)
+            if target is not None:
+                write(f"The clock is now {core.clock.now().astimezone(core.departures.zone):%a %d %b %Y %H:%M %Z}.")
             ready.set()
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP):

@@ -1,0 +1,164 @@
+"""Emails to former clients: composed with email.message and Jinja2, sent by SMTP or to the outbox.
+
+Templates live in prompts/email (a company's own in SENDOFF_PROMPTS/email):
+``<kind>.txt.j2`` and ``<kind>.html.j2``, values autoescaped in HTML, and
+the subjects in ``subjects.toml``. Header values are stripped of CR/LF.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import aiosmtplib
+import jinja2
+
+from bot.answers import neutralise
+from bot.clock import Clock
+from bot.settings import Settings
+from prompts import DEFAULTS
+from storage import Record
+
+DEFAULT_FROM = "sendoff <sendoff@localhost>"
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, permanent: bool, bounced: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.bounced = bounced  # the address itself was refused: stop writing to it
+
+
+def _header(text: str) -> str:
+    return neutralise(text).replace("\r", " ").replace("\n", " ")[:200]
+
+
+class Composer:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        folders = [str(settings.prompts_dir / "email")] if settings.prompts_dir else []
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([*folders, str(DEFAULTS / "email")]),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            undefined=jinja2.StrictUndefined,
+        )
+        subjects = DEFAULTS / "email" / "subjects.toml"
+        own = settings.prompts_dir / "email" / "subjects.toml" if settings.prompts_dir else None
+        self.subjects = tomllib.loads(subjects.read_text())
+        if own is not None and own.is_file():
+            self.subjects.update(tomllib.loads(own.read_text()))
+        self.sender = settings.mail_from or DEFAULT_FROM
+        self.clock = clock
+
+    def compose(self, touch: Record, record: Record, values: dict[str, str]) -> EmailMessage:
+        """``values``: client, contact_name, topics, holiday: plain text, escaped by the HTML template."""
+        sender_name, sender_address = _split(self.sender)
+        unsubscribe = sender_address
+        context = {**values, "sender": sender_name or sender_address, "unsubscribe": unsubscribe}
+        message = EmailMessage()
+        subject = self.subjects[touch["kind"]]
+        message["Subject"] = _header(subject.format(client=values.get("client", ""), holiday=values.get("holiday", "")))
+        message["From"] = self.sender
+        message["To"] = Address(_header(values.get("contact_name") or ""), addr_spec=touch["recipient"])
+        reply_to = record.get("am_email")
+        message["Reply-To"] = reply_to or self.sender
+        # The moment it goes out by the bot's clock: the console's /advance shows when it would have gone.
+        message["Date"] = format_datetime(self.clock.now())
+        message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or "localhost")
+        message["List-Unsubscribe"] = f"<mailto:{unsubscribe}?subject=unsubscribe%20{touch['departure_id']}>"
+        message["X-Sendoff-Touch"] = touch["key"]
+        message.set_content(self.env.get_template(f"{touch['kind']}.txt.j2").render(context))
+        message.add_alternative(self.env.get_template(f"{touch['kind']}.html.j2").render(context), subtype="html")
+        return message
+
+
+def _split(address: str) -> tuple[str, str]:
+    name, _, rest = address.partition("<")
+    return (name.strip(), rest.rstrip(">").strip()) if rest else ("", address.strip())
+
+
+class Outbox:
+    """Without SMTP: each email is written as an .eml file under data/outbox/."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    async def send(self, message: EmailMessage) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        moment = parse_iso_date(message["Date"])
+        name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{moment}-{message['X-Sendoff-Touch']}") + ".eml"
+        path = self.folder / name
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "wb") as out:
+            out.write(bytes(message))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+        return str(path)
+
+    async def close(self) -> None:
+        pass
+
+
+def parse_iso_date(header: str) -> str:
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(header).strftime("%Y%m%dT%H%M%SZ")
+
+
+class SmtpSender:
+    """aiosmtplib, with the security chosen explicitly; one connection reused while it lasts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        s = self.settings
+        security = s.smtp_security
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port or {"tls": 465, "starttls": 587}.get(security, 25),
+            use_tls=security == "tls",
+            start_tls=security == "starttls",
+            timeout=30,
+        )
+        await client.connect()
+        if s.smtp_username:
+            await client.login(s.smtp_username, s.smtp_password or "")
+        self._client = client
+        return client
+
+    async def send(self, message: EmailMessage) -> str:
+        try:
+            client = await self._connected()
+            errors, response = await client.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            codes = [r.code for r in err.recipients]
+            raise SendError(f"recipient refused: {err.recipients[0].message}", permanent=min(codes) >= 500,
+                            bounced=min(codes) >= 500) from None  # fmt: skip
+        except aiosmtplib.SMTPResponseException as err:
+            await self.close()
+            raise SendError(f"{err.code} {err.message}", permanent=err.code >= 500) from None
+        except (aiosmtplib.SMTPException, OSError) as err:
+            await self.close()
+            raise SendError(f"connection: {err}", permanent=False) from None
+        return response
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+def make_sender(settings: Settings) -> Outbox | SmtpSender:
+    return SmtpSender(settings) if settings.smtp_host else Outbox(settings.outbox_dir)

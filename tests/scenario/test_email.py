@@ -1,0 +1,92 @@
+"""Emails through a real SMTP server (aiosmtpd) on an ephemeral port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from dataclasses import replace
+from datetime import timedelta
+from email import policy
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from bot.app import build_core
+from bot.clock import parse_iso
+from tests.unit.test_playbook import interview
+
+
+class Sink:
+    """Accepts mail, or answers the queued replies first (such as "421 ...")."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.replies: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.replies:
+            return self.replies.pop(0)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+async def smtp():
+    sink = Sink()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(sink), "127.0.0.1", 0)
+    sink.port = server.sockets[0].getsockname()[1]
+    yield sink
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+def mail_core(settings, clock, smtp):
+    configured = replace(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
+                         mail_from="Team <team@agency.example>")  # fmt: skip
+    core = build_core(configured, clock=clock)
+    notices = []
+
+    async def notice(touch, record, text):
+        notices.append(text)
+
+    core.dispatcher.notify = notice
+    core.notices = notices
+    yield core
+    core.close()
+
+
+async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, clock, smtp):
+    interview(mail_core)
+    greeting = next(t for t in mail_core.store.find_touches() if t["kind"] == "greeting")
+    clock.set(parse_iso(greeting["due_at"]))  # Christmas Eve, 09:00 in Berlin
+    await mail_core.dispatcher.run_due()
+    message = smtp.messages[0]
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message["To"].addresses[0].addr_spec == "jane@acme.example"
+    html = message.get_body(("html",)).get_content()
+    assert "Jane &lt;b&gt;Roe&lt;/b&gt;" in html and "<b>Roe" not in html
+    assert "Jane <b>Roe</b>" in message.get_body(("plain",)).get_content()
+    assert message["Date"] == "Thu, 24 Dec 2026 08:00:00 +0000"
+    assert message["Message-ID"].endswith("@agency.example>")
+    assert message["List-Unsubscribe"].startswith("<mailto:team@agency.example?subject=unsubscribe")
+    assert message["Reply-To"] and "\n" not in message["Subject"]
+
+
+async def test_a_421_is_retried_and_a_550_fails_and_tells_the_am(mail_core, clock, smtp):
+    interview(mail_core)
+    smtp.replies = ["421 Try again later"]
+    clock.advance(timedelta(days=29))
+    outcomes = [s.outcome for s in await mail_core.dispatcher.run_due()]
+    assert "retry" in outcomes and smtp.messages == []
+    clock.advance(timedelta(minutes=10))
+    assert [s.outcome for s in await mail_core.dispatcher.run_due()] == ["sent"]
+    assert len(smtp.messages) == 1
+
+    smtp.replies = ["550 No such user"]
+    clock.advance(timedelta(days=7))  # the New Year greeting
+    emails = [s for s in await mail_core.dispatcher.run_due() if s.touch["channel"] == "email"]
+    assert [s.outcome for s in emails] == ["failed"]
+    assert any("550 No such user" in n for n in mail_core.notices)
