@@ -9,11 +9,11 @@ before sending is ``cancelled``; both keep the reason.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bot.clock import Clock, iso, parse_iso
+from bot.clock import Clock, ManualClock, iso, parse_iso
 from bot.departures import Departures
 from bot.mailer import Composer, SendError
 from bot.playbook import EMAIL, PENDING
@@ -62,6 +62,17 @@ class Dispatcher:
         for touch in self.store.find_touches(statuses=[PENDING], due_before=iso(now)):
             settled.append(await self._dispatch(touch))
         return settled
+
+    async def run_until(self, target: datetime) -> AsyncIterator[list[Settled]]:
+        """Move a ManualClock from one due time to the next up to ``target``: each batch goes at its own time."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("only a manual clock can be moved")
+        yield await self.run_due()
+        while (upcoming := self.next_due()) is not None and parse_iso(upcoming) <= target:
+            self.clock.set(max(self.clock.now(), parse_iso(upcoming)))
+            yield await self.run_due()
+        self.clock.set(target)
+        yield await self.run_due()
 
     def hold_reason(self, touch: Record, record: Record | None) -> str | None:
         """Why a due touch must not go, checked just before sending."""

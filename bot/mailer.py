@@ -12,7 +12,7 @@ import re
 import tomllib
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from pathlib import Path
 
 import aiosmtplib
@@ -89,7 +89,7 @@ class Outbox:
 
     async def send(self, message: EmailMessage) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
-        moment = parse_iso_date(message["Date"])
+        moment = parsedate_to_datetime(message["Date"]).strftime("%Y%m%dT%H%M%SZ")
         name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{moment}-{message['X-Sendoff-Touch']}") + ".eml"
         path = self.folder / name
         temporary = path.with_suffix(".tmp")
@@ -102,12 +102,6 @@ class Outbox:
 
     async def close(self) -> None:
         pass
-
-
-def parse_iso_date(header: str) -> str:
-    from email.utils import parsedate_to_datetime
-
-    return parsedate_to_datetime(header).strftime("%Y%m%dT%H%M%SZ")
 
 
 class SmtpSender:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.answers import AnswerError, options_for
 from bot.app import Core
-from bot.clock import ManualClock, iso, parse_iso
+from bot.clock import iso, parse_iso
 from bot.commands import Command, parse_departure, split_edit_argument
 from bot.departures import DepartureError, status_label
 from bot.interview import Outcome
@@ -352,27 +352,23 @@ def parse_advance(argument: str, now: datetime, zone: ZoneInfo) -> datetime:
 
 
 async def dispatch_until(core: Core, target: datetime | None, write: Callable[[str], None]) -> None:
-    """Send what is due now; with a target, step the clock from one due time to the next up to it."""
-    clock = core.clock
-    while True:
-        for settled in await core.dispatcher.run_due():
-            t = settled.touch
-            local = parse_iso(t.get("sent_at") or t.get("ended_at") or iso(clock.now())).astimezone(ZoneInfo(t["zone"]))
-            if t["channel"] == "email" and settled.outcome == "sent":
-                write(
-                    f"[{local:%a %d %b %Y %H:%M} {t['zone']}] {t['kind']} email to {t['recipient']}: {settled.detail}"
-                )
-            elif settled.outcome not in ("sent",):
-                write(f"[{local:%a %d %b %Y %H:%M}] {t['kind']} {settled.outcome}: {settled.detail}")
-        if target is None or not isinstance(clock, ManualClock):
-            return
-        upcoming = core.dispatcher.next_due()
-        if upcoming is None or parse_iso(upcoming) > target:
-            clock.set(target)
-            for settled in await core.dispatcher.run_due():
-                write(f"{settled.touch['kind']} {settled.outcome}")
-            return
-        clock.set(max(clock.now(), parse_iso(upcoming)))
+    """Send what is due now, or everything due up to ``target`` (/advance), and say what happened."""
+    if target is None:
+        _say_settled(core, await core.dispatcher.run_due(), write)
+        return
+    async for settled in core.dispatcher.run_until(target):
+        _say_settled(core, settled, write)
+
+
+def _say_settled(core: Core, settled: list, write: Callable[[str], None]) -> None:
+    for done in settled:
+        t = done.touch
+        at = parse_iso(t.get("sent_at") or t.get("ended_at") or iso(core.clock.now()))
+        local = f"{at.astimezone(ZoneInfo(t['zone'])):%a %d %b %Y %H:%M} {t['zone']}"
+        if t["channel"] == "email" and done.outcome == "sent":
+            write(f"[{local}] {t['kind']} email to {t['recipient']}: {done.detail}")
+        elif done.outcome != "sent":  # a sent notice to the AM was printed as it went
+            write(f"[{local}] {t['kind']} {done.outcome}: {done.detail}")
 
 
 def _reader(

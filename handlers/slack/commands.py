@@ -66,9 +66,10 @@ async def _in_dm(ack, talk: Conversation, user: str, parsed: Command) -> None:
             ids = ", ".join(talk.departures.question_ids())
             await ack(text=talk.say("unknown_question", question=question_id, questions=ids))
             return
-        talk.departures.require_access(record, user)
+        # Checked before the ack, so that a question that does not apply is refused where it was typed.
+        talk.departures.edit(record, question_id, actor=user)
         await ack(text=talk.say("on_it", client=record["client"]))
-        await talk.edit(user, record, question_id)
+        await talk.ask(talk.departures.get(record["id"]))
         return
     record = _find(talk, parsed.argument)
     talk.departures.require_access(record, user)

@@ -376,10 +376,6 @@ class Conversation:
         await self.tell(user, self.say("resuming", client=record["client"], progress=self.departures.progress(record)))
         await self.ask(self.departures.get(record["id"]))
 
-    async def edit(self, user: str, record: Record, question_id: str) -> None:
-        self.departures.edit(record, question_id, actor=user)
-        await self.ask(self.departures.get(record["id"]))
-
     # -- modals --------------------------------------------------------------------------
     async def _open_for(self, user: str, departure_id: int) -> Record | None:
         try:
