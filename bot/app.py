@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
 from bot.departures import Departures
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, Notice, RateCap
 from bot.mailer import Composer, make_sender
 from bot.playbook import Playbook
 from bot.settings import Settings
@@ -43,10 +43,13 @@ def build_core(settings: Settings, *, clock: Clock | None = None, store: Store |
     )
     playbook = Playbook(departures, store, clock, team_zone=settings.timezone)
     departures.watchers.append(playbook.on_change)
-    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock), make_sender(settings), _log_notice)
+    # The cap protects an SMTP account's limits; the outbox folder has none.
+    rate = RateCap(settings.smtp_per_second, settings.smtp_per_day) if settings.smtp_host else None
+    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock), make_sender(settings), _log_notice,
+                            playbook=playbook, rate=rate)  # fmt: skip
     return Core(settings, store, prompts, clock, departures, playbook, dispatcher)
 
 
-async def _log_notice(touch: dict, record: dict, text: str) -> None:
+async def _log_notice(notice: Notice) -> None:
     """Until a transport takes over the notices (the console prints them, Slack DMs them)."""
-    log.info("notice for %s about departure %s: %s", record.get("am"), record.get("id"), text)
+    log.info("notice for %s: %s", notice.recipient, notice.text)

@@ -72,3 +72,21 @@ def zone_for(country: str | None, chosen: str | None, fallback: str) -> str:
         return chosen
     zones = country_time_zones(country or "")
     return zones[0] if len(zones) == 1 else fallback
+
+
+def within_working_hours(moment: datetime, zone: str, start: time, end: time, country: str | None = None) -> datetime:
+    """``moment`` if it falls in working hours on a working day in ``zone``, else the next start of them."""
+    local = moment.astimezone(ZoneInfo(zone))
+    day = local.date()
+    if is_working_day(day, country) and start <= local.time() < end:
+        return moment
+    if not (is_working_day(day, country) and local.time() < start):
+        day = add_working_days(day, 1, country)
+    return local_moment(day, zone, start)
+
+
+def after_working_days(moment: datetime, count: int, zone: str, country: str | None = None) -> datetime:
+    """The same local time of day ``count`` working days after ``moment``."""
+    local = moment.astimezone(ZoneInfo(zone))
+    day = add_working_days(local.date(), count, country)
+    return local_moment(day, zone, local.time().replace(tzinfo=None))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 # Words after /departure that are commands rather than a client's name.
 SUBCOMMANDS = frozenset(
     {"help", "list", "report", "status", "optout", "forget", "wonback", "retained", "departed",
-     "edit", "resume", "start"}
+     "edit", "resume", "start", "paid", "signed"}
 )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ a crash leaves either the whole change or none of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -39,6 +40,7 @@ SAVE_ATTEMPT = ("yes", "maybe")
 PERSONAL_ROLES = ("contact_name", "contact_email", "topics")
 # How long an event id (Slack's retries, a CRM's repeats) is remembered.
 EVENT_MEMORY = timedelta(days=7)
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 # What "forget" keeps: enough for anonymous counts, nothing about anyone.
 ANONYMOUS_ROLES = ("reason", "fixable", "revenue", "workload")
 
@@ -84,7 +86,7 @@ class Departures:
         self.zone = ZoneInfo(timezone)
         self.currency = currency
         self.admins = admins
-        # Called after each saved change with (record, what): "answers", "status", "opt_out" or "forget".
+        # Called after each saved change with (record, what): "answers", "status", "paid", "opt_out" or "forget".
         self.watchers: list[Callable[[Record, str], None]] = []
 
     def _commit(self, record: Record, what: str) -> None:
@@ -323,7 +325,7 @@ class Departures:
         return record, FormOutcome(tuple(outcomes), paused, self.interview.is_finished(state))
 
     def _automatic_status(self, record: Record, state: InterviewState) -> str | None:
-        if record["status"] not in ("reported", *AUTOMATIC):
+        if record["status"] not in ("reported", *AUTOMATIC) or record.get("status_by_hand"):
             return None
         fixable = self.answer_value(record, "fixable")
         if fixable in SAVE_ATTEMPT:
@@ -392,7 +394,8 @@ class Departures:
 
     # -- status ------------------------------------------------------------------
     def set_status(self, record: Record, status: str, *, actor: str, note: str | None = None) -> Record:
-        self.require_access(record, actor)
+        if actor != self.save_owner_user(record) or record["status"] != "saving":
+            self.require_access(record, actor)  # the save owner answers "retained or still leaving?" too
         if status not in STATUSES:
             raise DepartureError(f"'{status}' is not a status. Statuses: {', '.join(STATUSES)}.")
         if status == record["status"]:
@@ -405,6 +408,7 @@ class Departures:
             )
         now = iso(self.clock.now())
         self._move(record, status, actor, now, note)
+        record["status_by_hand"] = True  # later answers no longer move it
         record["updated_at"] = now
         self._commit(record, "status")
         return record
@@ -415,14 +419,43 @@ class Departures:
                                   "note": note})  # fmt: skip
         record["status"] = status
 
+    def mark_paid(self, record: Record, *, actor: str) -> Record:
+        """The final payment came in: its nudges stop, and client emails are no longer held for it."""
+        self.require_access(record, actor)
+        return self._mark_once(record, actor, "paid_at", "paid")
+
+    def mark_signed(self, record: Record, *, actor: str) -> Record:
+        """The agreement is signed by both parties: the answer says so, and its nudges stop."""
+        self.require_access(record, actor)
+        question = self.prompts.script.by_role("agreement_signed")
+        if question is None or self.answer_value(record, "agreement_signed") is True:
+            return record
+        state = self.state(record)
+        editing = state.editing
+        outcome = self.interview.answer(state, question, "yes", Context(self.today(), self.currency), actor=actor,
+                                        at=iso(self.clock.now()))  # fmt: skip
+        state.editing = editing if editing != question.id else None  # whatever the AM was changing stays open
+        return self._save_answers(record, state, [outcome], actor)
+
+    def opt_out_by_client(self, record: Record, *, via: str) -> Record:
+        """The client's own unsubscribe (a signed link): no team member's access is involved."""
+        return self._opt_out(record, via)
+
     def opt_out(self, record: Record, *, actor: str) -> Record:
         self.require_access(record, actor)
-        if not record.get("opted_out"):
+        return self._opt_out(record, actor)
+
+    def _opt_out(self, record: Record, actor: str) -> Record:
+        return self._mark_once(record, actor, "opted_out", "opt_out")
+
+    def _mark_once(self, record: Record, actor: str, flag: str, event: str) -> Record:
+        """Set ``flag`` (True, or when for ``*_at``) and note ``event`` in the history, unless it is set already."""
+        if not record.get(flag):
             now = iso(self.clock.now())
-            record["opted_out"] = True
-            record["history"].append({"at": now, "by": actor, "event": "opt_out"})
+            record[flag] = now if flag.endswith("_at") else True
+            record["history"].append({"at": now, "by": actor, "event": event})
             record["updated_at"] = now
-            self._commit(record, "opt_out")
+            self._commit(record, event)
         return record
 
     def forget(self, record: Record, *, actor: str) -> Record:
@@ -457,6 +490,11 @@ class Departures:
     def may_see(self, record: Record, user: str) -> bool:
         """Details of a departure are for its account manager and the admins."""
         return user == record["am"] or user in self.admins
+
+    def save_owner_user(self, record: Record) -> str | None:
+        """The Slack user the save-owner answer names (``<@U123>``), if it names one."""
+        found = _MENTION.search(str(self.answer_value(record, "save_owner") or ""))
+        return found.group(1) if found else None
 
     def require_access(self, record: Record, user: str) -> None:
         if not self.may_see(record, user):

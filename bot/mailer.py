@@ -21,6 +21,7 @@ import jinja2
 from bot.answers import neutralise
 from bot.clock import Clock
 from bot.settings import Settings
+from bot.unsubscribe import unsubscribe_link
 from prompts import DEFAULTS
 from storage import Record
 
@@ -53,12 +54,21 @@ class Composer:
             self.subjects.update(tomllib.loads(own.read_text()))
         self.sender = settings.mail_from or DEFAULT_FROM
         self.clock = clock
+        # the signed link exists only where the bot serves HTTP at a public address
+        secret = settings.link_secret
+        self.link = (settings.public_url, secret) if settings.public_url and secret else None
 
-    def compose(self, touch: Record, record: Record, values: dict[str, str]) -> EmailMessage:
-        """``values``: client, contact_name, topics, holiday: plain text, escaped by the HTML template."""
+    def compose(self, touch: Record, record: Record, values: dict[str, str],
+                override: tuple[str, str] | None = None) -> EmailMessage:  # fmt: skip
+        """``values``: client, contact_name, topics, holiday: plain text, escaped by the HTML template.
+
+        ``override``: the subject and text the AM wrote over the draft; the HTML part is made from that text.
+        """
         sender_name, sender_address = _split(self.sender)
         unsubscribe = sender_address
-        context = {**values, "sender": sender_name or sender_address, "unsubscribe": unsubscribe}
+        link = unsubscribe_link(*self.link, touch["departure_id"]) if self.link else ""
+        context = {**values, "sender": sender_name or sender_address, "unsubscribe": unsubscribe,
+                   "unsubscribe_url": link}  # fmt: skip
         message = EmailMessage()
         subject = self.subjects[touch["kind"]]
         message["Subject"] = _header(subject.format(client=values.get("client", ""), holiday=values.get("holiday", "")))
@@ -69,8 +79,17 @@ class Composer:
         # The moment it goes out by the bot's clock: the console's /advance shows when it would have gone.
         message["Date"] = format_datetime(self.clock.now())
         message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or "localhost")
-        message["List-Unsubscribe"] = f"<mailto:{unsubscribe}?subject=unsubscribe%20{touch['departure_id']}>"
+        mailto = f"<mailto:{unsubscribe}?subject=unsubscribe%20{touch['departure_id']}>"
+        message["List-Unsubscribe"] = f"<{link}>, {mailto}" if link else mailto
+        if link:
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058: mail apps' own button
         message["X-Sendoff-Touch"] = touch["key"]
+        if override is not None:
+            subject, text = override
+            message.replace_header("Subject", _header(subject))
+            message.set_content(self.env.get_template("edited.txt.j2").render(context, text=text))
+            message.add_alternative(self.env.get_template("edited.html.j2").render(context, text=text), subtype="html")
+            return message
         message.set_content(self.env.get_template(f"{touch['kind']}.txt.j2").render(context))
         message.add_alternative(self.env.get_template(f"{touch['kind']}.html.j2").render(context), subtype="html")
         return message

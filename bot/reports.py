@@ -124,3 +124,32 @@ def render_report_text(report: Report) -> str:
         active = "?" if w.active_clients is None else str(w.active_clients)
         lines.append(f"  {w.am:<24} departures {w.departures:>3}, open {w.open:>3}, active clients {active}")
     return "\n".join(lines)
+
+
+def digest_text(departures: Departures, month: str) -> str:
+    """The monthly lessons digest: what the departures recorded in ``month`` (YYYY-MM) teach."""
+    recorded = [r for r in departures.all() if r["created_at"][:7] == month and not r.get("forgotten")]
+    won_back = sum(
+        1 for r in departures.all() for h in r.get("history", [])
+        if h.get("event") == "status" and h.get("to") == "won_back" and h["at"][:7] == month
+    )  # fmt: skip
+    title = f"Lessons from {month}"
+    if not recorded:
+        return f"{title}: no departures recorded. Won back this month: {won_back}."
+    report = build_report(departures, recorded)
+    top = ", ".join(f"{label} ({n})" for label, n in report.reasons[:3]) or "none answered yet"
+    rate = "no save attempt decided yet" if report.save_rate is None else f"{report.save_rate:.0%}"
+    lines = [
+        f"{title}: {report.total} departures recorded ({report.open} still open).",
+        f"Top reasons: {top}.",
+        f"Save rate: {rate} ({report.retained} retained of {report.save_attempts} attempts); "
+        f"rectifiable, yet lost: {report.rectifiable_lost}.",
+        f"Monthly revenue lost: {money_text(report.revenue_lost)}; "
+        f"still at stake: {money_text(report.revenue_at_stake)}.",
+        f"Won back this month: {won_back}.",
+        "Workload beside departures:",
+    ]
+    for w in report.workload:
+        active = "?" if w.active_clients is None else str(w.active_clients)
+        lines.append(f"  {w.am or 'unclaimed'}: {w.departures} departures, {active} active clients")
+    return "\n".join(lines)

@@ -46,6 +46,9 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: str = "starttls"
     mail_from: str | None = None
+    smtp_per_second: float = 5.0
+    smtp_per_day: int = 1000
+    public_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     port: int = 3000
     console_user: str = "you"
@@ -57,6 +60,11 @@ class Settings:
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def link_secret(self) -> str | None:
+        """The key that signs unsubscribe links: one of the secrets HTTP mode has anyway."""
+        return self.slack_signing_secret or self.webhook_secret
 
     def problems_for_run(self) -> list[str]:
         """What ``sendoff run`` needs beyond a well-formed configuration."""
@@ -139,6 +147,32 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if prompts_dir is not None and not Path(prompts_dir).is_dir():
         problems.append(f"SENDOFF_PROMPTS={prompts_dir!r} is not a folder.")
 
+    def number_of(name: str, default: float, kind: type) -> float:
+        raw = env.get(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            problems.append(f"{name}={raw!r} must be a number, 0 or more (0: no limit).")
+            return default
+        return value
+
+    per_second = number_of("SMTP_RATE_PER_SECOND", 5.0, float)
+    per_day = int(number_of("SMTP_RATE_PER_DAY", 1000, int))
+
+    public_url = env.get("SENDOFF_PUBLIC_URL")
+    if public_url is not None:
+        public_url = public_url.rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", public_url):
+            problems.append(f"SENDOFF_PUBLIC_URL={public_url!r} must be the bot's public base URL, "
+                            "such as https://sendoff.example.com.")  # fmt: skip
+        elif not (env.get("SLACK_SIGNING_SECRET") or env.get("WEBHOOK_SECRET")):
+            problems.append("SENDOFF_PUBLIC_URL needs SLACK_SIGNING_SECRET or WEBHOOK_SECRET to sign "
+                            "unsubscribe links.")  # fmt: skip
+
     smtp_port = port_of("SMTP_PORT", None)
     port = port_of("PORT", 3000)
     if problems:
@@ -160,6 +194,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         smtp_password=env.get("SMTP_PASSWORD"),
         smtp_security=security,
         mail_from=mail_from,
+        smtp_per_second=per_second,
+        smtp_per_day=per_day,
+        public_url=public_url,
         webhook_secret=env.get("WEBHOOK_SECRET"),
         port=port or 3000,
         console_user=_login_name(),

@@ -23,7 +23,9 @@ from bot.app import Core
 from bot.clock import iso, parse_iso
 from bot.commands import Command, parse_departure, split_edit_argument
 from bot.departures import DepartureError, status_label
+from bot.dispatcher import CONTINUE, LEAVING, PAID, RETAINED, SIGNED, Notice
 from bot.interview import Outcome
+from bot.playbook import CHANNEL
 from bot.reports import build_report, render_report_text
 from storage import Record
 
@@ -37,6 +39,8 @@ HELP = """Commands:
   /departed <client>         the client has left
   /wonback <client>          a former client came back
   /optout <client>           the client wants no more messages
+  /paid <client>             the final payment came in
+  /signed <client>           the termination agreement is signed by both parties
   /forget <client>           erase the client's personal data and answers
   /report                    reasons, save rate, revenue and workload
   /touches <client>          planned and sent messages, with their local times
@@ -45,6 +49,15 @@ HELP = """Commands:
   /help                      this list
   /quit                      leave (everything is saved as you go)
 While answering: skip, back, later (park the rest of this stage)."""
+
+# What a notice's buttons are in Slack, as console commands.
+CONSOLE_ACTIONS = {
+    RETAINED: "/retained {client}",
+    LEAVING: "still leaving: nothing to do",
+    PAID: "/paid {client}",
+    SIGNED: "/signed {client}",
+    CONTINUE: "/resume {client}",
+}
 
 KIND_HINTS = {
     "date": "a date: 2027-01-31, 31 Jan 2027, today, in 2 weeks",
@@ -270,6 +283,18 @@ class ConsoleChat:
         self.departures.set_status(record, status, actor=self.user)
         self.say("status_changed", client=record["client"], status=status_label(status))
 
+    def cmd_paid(self, client: str) -> None:
+        record = self.find(client)
+        if record is not None:
+            self.departures.mark_paid(record, actor=self.user)
+            self.write(f"Noted: {record['client']} has paid. No more payment reminders.")
+
+    def cmd_signed(self, client: str) -> None:
+        record = self.find(client)
+        if record is not None:
+            self.departures.mark_signed(record, actor=self.user)
+            self.write(f"Noted: the agreement with {record['client']} is signed.")
+
     def cmd_optout(self, client: str) -> None:
         record = self.find(client)
         if record is not None:
@@ -299,8 +324,12 @@ class ConsoleChat:
         for t in touches:
             local = parse_iso(t["due_at"]).astimezone(ZoneInfo(t["zone"]))
             to = t["recipient"] if t["channel"] == "email" else f"AM {t['recipient']}"
+            if t["recipient"] == CHANNEL:
+                to = "the team channel"
+            what = t["key"].split(":", 1)[1].replace("_", " ")  # "check in:+30d", "deadline:final payment due:-3"
             reason = f" ({t['reason']})" if t.get("reason") else ""
-            rows.append(f"  {local:%a %d %b %Y %H:%M} {t['zone']:<20} {t['kind']:<9} to {to:<28} {t['status']}{reason}")
+            when = f"{local:%a %d %b %Y %H:%M} {t['zone']:<17}"
+            rows.append(f"  {when} {what[:34]:<34} to {to:<25} {t['status']}{reason}")
         self.write("\n".join(rows))
 
     def cmd_advance(self, argument: str) -> None:
@@ -410,13 +439,18 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
 
     chat = ConsoleChat(core, write)
 
-    async def print_notice(touch: dict, record: dict, text: str) -> None:
-        local = core.clock.now().astimezone(ZoneInfo(touch["zone"]))
-        write(f"[{local:%a %d %b %Y %H:%M}] for {record['am']}: {text}")
+    async def print_notice(notice: Notice) -> None:
+        zone = notice.touch["zone"] if notice.touch else core.settings.timezone
+        local = core.clock.now().astimezone(ZoneInfo(zone))
+        to = core.settings.channel or "the team channel" if notice.recipient == CHANNEL else notice.recipient
+        client = notice.record["client"] if notice.record else ""
+        hints = [CONSOLE_ACTIONS[a].format(client=client) for a in notice.actions if a in CONSOLE_ACTIONS]
+        write(f"[{local:%a %d %b %Y %H:%M}] for {to}: {notice.text}" + (f" ({'; '.join(hints)})" if hints else ""))
 
     core.dispatcher.notify = print_notice
     for touch in core.dispatcher.recover():
         write(f"A {touch['kind']} for departure {touch['departure_id']} was cut off while sending; it is not re-sent.")
+    core.playbook.plan_all()  # greetings roll forward; the monthly digest
     chat.greet()
     if not core.settings.smtp_host:
         write(f"Emails are written to {core.settings.outbox_dir}/ (SMTP_HOST is not set).")

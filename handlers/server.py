@@ -1,4 +1,4 @@
-"""``sendoff run``: the Slack app over HTTP or Socket Mode, the CRM webhook and a health check.
+"""``sendoff run``: the Slack app over HTTP or Socket Mode, the CRM webhook, unsubscribe links, a health check.
 
 Everything shares one event loop: Bolt, the webhook and the work they start
 after replying. SIGTERM (or Ctrl-C) stops taking requests, lets the work in
@@ -17,7 +17,10 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.app import Core
+from bot.scheduler import Waker
+from bot.unsubscribe import PATH as UNSUBSCRIBE_PATH
 from handlers.slack import SlackApp, build_slack_app
+from handlers.unsubscribe import unsubscribe_page
 from handlers.webhook import departure_hook
 
 log = logging.getLogger("sendoff")
@@ -62,6 +65,7 @@ def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) 
         app.router.add_post(SLACK_PATH, slack_events)
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_post(HOOK_PATH, departure_hook(core, talk.crm_reported, spawn))
+    app.router.add_route("*", UNSUBSCRIBE_PATH, unsubscribe_page(core))
     return app
 
 
@@ -105,6 +109,8 @@ async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
     else:
         log.info("serving Slack at %s, the webhook at %s and %s on port %s", SLACK_PATH, HOOK_PATH, HEALTH_PATH,
                  settings.port)  # fmt: skip
+    waker = Waker(core.dispatcher, core.playbook)
+    await waker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -119,6 +125,7 @@ async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
             with contextlib.suppress(Exception):
                 await socket.close_async()
         await runner.shutdown()
+        await waker.stop()
         await drain(web_app)
         await runner.cleanup()
     log.info("stopped")

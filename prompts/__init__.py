@@ -1,7 +1,8 @@
 """What the bot asks and says, loaded from TOML and validated.
 
 The defaults live beside this file. ``SENDOFF_PROMPTS`` may name a folder
-with a company's own ``interview.toml`` and/or ``messages.toml``; whatever it
+with a company's own ``interview.toml``, ``messages.toml``, ``cadence.toml``
+and email templates; whatever it
 does not provide comes from the defaults. Every mistake in a file is reported
 with the file and the question (or message) it concerns.
 """
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prompts.cadence import Cadence, load_cadence
 
 DEFAULTS = Path(__file__).parent
 
@@ -155,6 +158,7 @@ class Messages:
 class Prompts:
     script: Script
     messages: Messages
+    cadence: Cadence
 
 
 def load_prompts(folder: str | Path | None = None) -> Prompts:
@@ -170,7 +174,8 @@ def load_prompts(folder: str | Path | None = None) -> Prompts:
 
     script = load_script(pick("interview.toml"))
     messages = load_messages(pick("messages.toml"))
-    return Prompts(script, messages)
+    cadence_file = pick("cadence.toml")
+    return Prompts(script, messages, load_cadence(cadence_file, _read_toml(cadence_file)))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

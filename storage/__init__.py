@@ -102,6 +102,10 @@ class Store(ABC):
     def get_touch(self, touch_id: int) -> Record | None:
         return self._get(TOUCHES, touch_id)
 
+    def touch_by_key(self, key: str) -> Record | None:
+        found = self._id_for_key(TOUCHES, key)
+        return None if found is None else self._get(TOUCHES, found)
+
     def find_touches(
         self,
         *,

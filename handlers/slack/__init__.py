@@ -18,8 +18,9 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Core
-from handlers.slack import actions, commands, events, shortcuts, views
+from handlers.slack import actions, commands, events, nudges, shortcuts, views
 from handlers.slack.conversation import AcksFirst, Conversation
+from handlers.slack.nudges import SlackNotices
 
 log = logging.getLogger("sendoff.slack")
 
@@ -79,6 +80,11 @@ def build_slack_app(core: Core, *, socket_mode: bool = False, process_before_res
             core.departures.forget_delivery(f"slack:{body['event_id']}")
         log.exception("listener failed: %s", type(error).__name__, exc_info=error)
 
-    for module in (commands, events, actions, views, shortcuts):
+    for module in (commands, events, actions, views, shortcuts, nudges):
         module.register(app)
+    # The dispatcher now reaches people in Slack: nudges in working hours, drafts for approval.
+    notices = SlackNotices(talk)
+    core.dispatcher.notify = notices.deliver
+    core.dispatcher.presence = notices.presence
+    core.dispatcher.approvals = True
     return SlackApp(app, talk)

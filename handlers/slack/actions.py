@@ -8,6 +8,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.departures import DepartureError, status_label
 from handlers.slack import blocks as kit
+from handlers.slack import nudges
 from handlers.slack.conversation import Conversation
 
 
@@ -17,7 +18,12 @@ def register(app: AsyncApp) -> None:
 
 
 async def on_action(ack, action, body, context, respond) -> None:
-    handler = ROUTES.get(action["action_id"]) or (on_choose if kit.CHOOSE_PATTERN.match(action["action_id"]) else None)
+    action_id = action["action_id"]
+    handler = ROUTES.get(action_id) or (on_choose if kit.CHOOSE_PATTERN.match(action_id) else None)
+    if action_id.startswith(kit.NUDGE_PREFIX):
+        handler = nudges.on_nudge
+    elif action_id.startswith(kit.EMAIL_PREFIX):
+        handler = nudges.on_email
     if handler is None:
         await ack()
         return

@@ -61,8 +61,21 @@ START_FROM_MENTION = "start_from_mention"
 CLAIM = "claim"
 FORGET_CONFIRM, FORGET_CANCEL = "forget_confirm", "forget_cancel"
 HOME_CONTINUE, HOME_EDIT, HOME_RETAINED, HOME_DEPARTED = "home_continue", "home_edit", "home_retained", "home_departed"
+# buttons on nudges ("nudge:<what>", value: departure id) and on email drafts ("email:<what>", value: touch id)
+NUDGE_PREFIX, EMAIL_PREFIX = "nudge:", "email:"
+NUDGE_LABELS = {
+    "retained": ("Retained", "primary"),
+    "leaving": ("Still leaving", None),
+    "paid": ("Mark paid", "primary"),
+    "signed": ("Signed", "primary"),
+    "draft": ("Draft email", None),
+    "continue": ("Continue", "primary"),
+}
+EMAIL_LABELS = {"send": ("Send", "primary"), "edit": ("Edit", None), "skip": ("Skip", None),
+                "always_ask": ("Always ask for this client", None)}  # fmt: skip
 # view callback ids
 START_VIEW, FORM_VIEW, EDIT_VIEW = "start_departure", "stage_form", "edit_answer"
+EMAIL_VIEW = "edit_email"
 # the single input element in each modal block
 VALUE = "value"
 # the shortcut declared in manifest.yml
@@ -225,6 +238,54 @@ def answered_blocks(asked: Asked, answer: str) -> list[dict]:
 def notice_blocks(text: str) -> list[dict]:
     """A plain reply whose text is already escaped mrkdwn."""
     return dump([section(text)])
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An email as the AM sees it before it goes."""
+
+    to: str
+    subject: str
+    text: str
+
+
+def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, touch_id: int | None,
+                 draft: Draft | None = None) -> list[dict]:  # fmt: skip
+    """A nudge (``text``: escaped mrkdwn) with its buttons; a draft email is shown in full before Send/Edit/Skip."""
+    blocks: list[Block] = [section(text)]
+    if draft is not None:
+        blocks.append(context(f"To: {escape(draft.to)}  ·  Subject: *{escape(draft.subject)}*"))
+        blocks += code_sections(draft.text)
+    buttons = []
+    for name in actions:
+        if name in EMAIL_LABELS and touch_id is not None:
+            label, style = EMAIL_LABELS[name]
+            buttons.append(button(label, EMAIL_PREFIX + name, str(touch_id), style))
+        elif name in NUDGE_LABELS and departure_id is not None:
+            label, style = NUDGE_LABELS[name]
+            buttons.append(button(label, NUDGE_PREFIX + name, str(departure_id), style))
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons[:MAX_BUTTONS]))
+    return dump(blocks)
+
+
+def settled_blocks(text: str, outcome: str) -> list[dict]:
+    """A nudge once acted on: its text, and what was done instead of the buttons."""
+    return dump([section(text), context(f":white_check_mark: {escape(outcome)}")])
+
+
+def email_edit_view(touch_id: int, draft: Draft, **meta: object) -> dict:
+    """Edit a draft email before it goes: subject and text."""
+    blocks = [
+        context(f"To: {escape(draft.to)}"),
+        InputBlock(block_id="subject", label=plain("Subject", INPUT_LABEL),
+                   element=PlainTextInputElement(action_id=VALUE, initial_value=clip(draft.subject, 200),
+                                                 max_length=200)),
+        InputBlock(block_id="text", label=plain("Email", INPUT_LABEL),
+                   element=PlainTextInputElement(action_id=VALUE, multiline=True,
+                                                 initial_value=clip(draft.text, INPUT_MAX), max_length=INPUT_MAX)),
+    ]  # fmt: skip
+    return modal(EMAIL_VIEW, "Edit the email", "Send", blocks, touch=touch_id, **meta)
 
 
 # -- summaries and reports ----------------------------------------------------------------

@@ -20,6 +20,7 @@ HELP = """*`/departure <client>`*: record that a client is leaving; I interview 
 *`/departure report`*: reasons, save rate, revenue and workload
 *`/departure retained|departed|wonback <client>`*: record how it ended
 *`/departure optout <client>`*: the client wants no more messages
+*`/departure paid|signed <client>`*: the final payment came in; the agreement is signed by both
 *`/departure forget <client>`*: erase the client's personal data (asks first)
 In the DM, press the buttons or reply with the answer; `skip`, `back` and `later` work too."""
 
@@ -132,6 +133,16 @@ def _set_status(status: str):
     return reply
 
 
+def _paid(talk: Conversation, user: str, client: str) -> Reply:
+    record = talk.departures.mark_paid(_find(talk, client), actor=user)
+    return f"Noted: *{kit.escape(record['client'])}* has paid. No more payment reminders.", None
+
+
+def _signed(talk: Conversation, user: str, client: str) -> Reply:
+    record = talk.departures.mark_signed(_find(talk, client), actor=user)
+    return f"Noted: the agreement with *{kit.escape(record['client'])}* is signed.", None
+
+
 def _optout(talk: Conversation, user: str, client: str) -> Reply:
     record = talk.departures.opt_out(_find(talk, client), actor=user)
     return talk.say("opted_out", client=record["client"]), None
@@ -153,5 +164,7 @@ REPLIES = {
     "departed": _set_status("departed"),
     "wonback": _set_status("won_back"),
     "optout": _optout,
+    "paid": _paid,
+    "signed": _signed,
     "forget": _forget,
 }

@@ -48,8 +48,8 @@ def mail_core(settings, clock, smtp):
     core = build_core(configured, clock=clock)
     notices = []
 
-    async def notice(touch, record, text):
-        notices.append(text)
+    async def notice(notice):
+        notices.append(notice.text)
 
     core.dispatcher.notify = notice
     core.notices = notices

@@ -1,0 +1,83 @@
+"""APScheduler wakes the dispatcher; storage stays the truth.
+
+One date job ("wake") is kept at the earliest pending touch and moved
+whenever planning changes it; an interval job sweeps every few minutes in
+case a wake was missed; a daily job tops up plans (greetings roll forward).
+Nothing is scheduled that storage does not already hold, so a restart
+rebuilds everything: ``start`` recovers interrupted sends, re-plans, and
+sends what was missed while the bot was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import parse_iso
+from bot.dispatcher import Dispatcher
+from bot.playbook import Playbook
+from storage import Record
+
+log = logging.getLogger("sendoff")
+
+SWEEP = timedelta(minutes=5)
+
+
+class Waker:
+    def __init__(self, dispatcher: Dispatcher, playbook: Playbook) -> None:
+        self.dispatcher = dispatcher
+        self.playbook = playbook
+        # A missed wake still runs (no grace limit, folded into one run); storage says what is due anyway.
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+        )
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """On the running loop: recover, re-plan, send what was missed, then wait for the next due time."""
+        unknown = self.dispatcher.recover()
+        await self.dispatcher.ask_about_unknown(unknown)
+        planned = self.playbook.plan_all()
+        log.info("planned %d touches; %d interrupted sends wait for the AM", planned, len(unknown))
+        self.scheduler.start()
+        self.scheduler.add_job(self.run, "interval", seconds=SWEEP.total_seconds(), id="sweep")
+        self.scheduler.add_job(self._top_up, "cron", hour=3, minute=17, id="top_up")
+        self.playbook.departures.watchers.append(self.on_change)
+        await self.run()
+
+    async def run(self) -> None:
+        """Send what is due now (one run at a time), then set the wake for the next."""
+        async with self._lock:
+            try:
+                for settled in await self.dispatcher.run_due():
+                    log.info("touch %s: %s %s", settled.touch["key"], settled.outcome, settled.detail)
+            except Exception:
+                log.exception("the dispatcher failed; the next sweep tries again")
+        self.reschedule()
+
+    def reschedule(self) -> None:
+        upcoming = self.dispatcher.next_due()
+        if upcoming is None:
+            if self.scheduler.get_job("wake"):
+                self.scheduler.remove_job("wake")
+            return
+        when = max(parse_iso(upcoming), datetime.now(UTC) + timedelta(seconds=0.05))
+        self.scheduler.add_job(self.run, "date", run_date=when, id="wake", replace_existing=True)
+
+    def on_change(self, record: Record, what: str) -> None:
+        """A watcher of Departures, after the playbook: the earliest due time may have moved."""
+        if self.scheduler.running:
+            self.reschedule()
+
+    async def _top_up(self) -> None:
+        self.playbook.plan_all()
+        self.reschedule()
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        async with self._lock:  # a run in flight finishes: its touch is claimed, let it settle
+            pass
