@@ -16,6 +16,8 @@ from storage import Store, open_store
 
 log = logging.getLogger("sendoff")
 
+SMTP_LANES = 2
+
 
 @dataclass
 class Core:
@@ -45,7 +47,9 @@ def build_core(settings: Settings, *, clock: Clock | None = None, store: Store |
     departures.watchers.append(playbook.on_change)
     # The cap protects an SMTP account's limits; the outbox folder has none.
     rate = RateCap(settings.smtp_per_second, settings.smtp_per_day) if settings.smtp_host else None
-    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock), make_sender(settings), _log_notice,
+    # Two SMTP connections: one composes the next email while the other waits for the server.
+    senders = [make_sender(settings) for _ in range(SMTP_LANES if settings.smtp_host else 1)]
+    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock), senders, _log_notice,
                             playbook=playbook, rate=rate)  # fmt: skip
     return Core(settings, store, prompts, clock, departures, playbook, dispatcher)
 

@@ -86,7 +86,7 @@ class Departures:
         self.zone = ZoneInfo(timezone)
         self.currency = currency
         self.admins = admins
-        # Called after each saved change with (record, what): "answers", "status", "paid", "opt_out" or "forget".
+        # Called after each saved change with (record, what): "start", "answers", "status", "paid", "opt_out", "forget".
         self.watchers: list[Callable[[Record, str], None]] = []
 
     def _commit(self, record: Record, what: str) -> None:
@@ -218,7 +218,11 @@ class Departures:
                 if question is not None and value is not None:
                     self.interview.prefill(state, question, value, actor=source, at=now)
             record["interview"] = state.to_record()
-        return Started(self.store.insert_departure(record), created=True)
+        with self.store.batch():
+            record = self.store.insert_departure(record)
+            for watcher in self.watchers:
+                watcher(record, "start")  # a departure nobody answers for is reminded too
+        return Started(record, created=True)
 
     def answer(self, record: Record, raw: str, *, actor: str) -> tuple[Record, Outcome]:
         """Answer the current question with ``raw``; AnswerError changes nothing."""

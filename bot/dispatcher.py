@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from zoneinfo import ZoneInfo
 
 from bot.calendar import add_working_days, local_moment, within_working_hours
@@ -51,7 +51,7 @@ class Notice:
     touch: Record | None = None
     record: Record | None = None
     actions: tuple[str, ...] = ()
-    draft: EmailMessage | None = None
+    draft: Message | None = None
 
 
 @dataclass(frozen=True)
@@ -106,14 +106,15 @@ class RateCap:
 
 
 class Dispatcher:
-    def __init__(self, departures: Departures, store: Store, clock: Clock, composer: Composer, sender,
+    def __init__(self, departures: Departures, store: Store, clock: Clock, composer: Composer, senders: list,
                  notify: Notify, *, playbook: Playbook, presence: Presence = nobody_away,
                  rate: RateCap | None = None) -> None:  # fmt: skip
+        """``senders``: one per lane; with several (SMTP connections), one composes while another waits."""
         self.departures = departures
         self.store = store
         self.clock = clock
         self.composer = composer
-        self.sender = sender
+        self.senders = senders
         self.notify = notify
         self.playbook = playbook
         self.presence = presence
@@ -137,8 +138,10 @@ class Dispatcher:
 
     async def ask_about_unknown(self, touches: list[Record]) -> None:
         for touch in touches:
+            if touch["channel"] != EMAIL:
+                continue  # a nudge cut off is not worth asking about
             record = self.store.get_departure(touch["departure_id"])
-            if record is not None and touch["channel"] == EMAIL:
+            if record is not None:
                 await self._tell(Notice(record["am"] or CHANNEL, f"I stopped while sending the {_kind(touch)} email "
                                         f"to {record['client']}, so I cannot tell whether it went. Send it now?",
                                         touch, record, (SEND, SKIP), self._draft(touch, record)))  # fmt: skip
@@ -154,12 +157,18 @@ class Dispatcher:
         for touch in self.store.find_touches(statuses=[AWAITING]):
             if parse_iso(touch["latest_at"]) < now:
                 settled.append(self._end(touch, "skipped", "the draft was not approved in time"))
+        due = deque(self.store.find_touches(statuses=[PENDING], due_before=iso(now)))
+
+        async def lane(sender) -> None:
+            while due:
+                settled.append(await self._dispatch(due.popleft(), sender))
+
         try:
-            for touch in self.store.find_touches(statuses=[PENDING], due_before=iso(now)):
-                settled.append(await self._dispatch(touch))
+            await asyncio.gather(*(lane(sender) for sender in self.senders))
         finally:
             if any(s.touch["channel"] == EMAIL for s in settled):
-                await self.sender.close()  # the batch reused one connection; do not hold it idle
+                for sender in self.senders:
+                    await sender.close()  # the batch reused its connections; do not hold them idle
         return settled
 
     async def run_until(self, target: datetime) -> AsyncIterator[list[Settled]]:
@@ -199,7 +208,7 @@ class Dispatcher:
         overdue = isinstance(due, str) and date.fromisoformat(due) < self.departures.today()
         return owed and overdue and not record.get("paid_at")
 
-    async def _dispatch(self, touch: Record) -> Settled:
+    async def _dispatch(self, touch: Record, sender) -> Settled:
         now = self.clock.now()
         if parse_iso(touch["latest_at"]) < now:
             return self._end(touch, "skipped", f"missed: due {touch['due_at']}, too late after {touch['latest_at']}")
@@ -221,15 +230,15 @@ class Dispatcher:
             waiting = await self._wait_for_person(touch)
             if waiting is not None:
                 return waiting
-        return await self._claim_and_send(touch, record, PENDING)
+        return await self._claim_and_send(touch, record, PENDING, sender=sender)
 
     async def _claim_and_send(self, touch: Record, record: Record | None, expected: str,
-                              override: tuple[str, str] | None = None) -> Settled:  # fmt: skip
+                              override: tuple[str, str] | None = None, sender=None) -> Settled:  # fmt: skip
         claimed = self.store.claim_touch(touch["id"], expected, "sending", attempts=touch.get("attempts", 0) + 1)
         if claimed is None:
             return Settled(touch, "cancelled", "claimed elsewhere")
         try:
-            detail = await self._send(claimed, record, override)
+            detail = await self._send(claimed, record, override, sender or self.senders[0])
         except SendError as err:
             return await self._failed(claimed, record, err)
         claimed.update(status="sent", sent_at=iso(self.clock.now()), detail=detail)
@@ -314,7 +323,7 @@ class Dispatcher:
         """The touch behind a draft's buttons, if ``actor`` may act on it; LookupError or DepartureError."""
         return self._touch_for(touch_id, actor)
 
-    def win_back_draft(self, record: Record) -> EmailMessage:
+    def win_back_draft(self, record: Record) -> Message:
         """A win-back email for the AM to send from their own mailbox (replies reach them directly)."""
         email = self.departures.answer_value(record, "contact_email") or "client@invalid"
         touch = {"key": f"{record['id']}:win_back_draft", "departure_id": record["id"], "kind": "win_back",
@@ -328,11 +337,11 @@ class Dispatcher:
         self.departures.require_access(self.departures.get(touch["departure_id"]), actor)
         return touch
 
-    def draft(self, touch_id: int) -> EmailMessage:
+    def draft(self, touch_id: int) -> Message:
         touch = self.store.get_touch(touch_id)
         return self._draft(touch, self.departures.get(touch["departure_id"]))
 
-    def _draft(self, touch: Record, record: Record, override: tuple[str, str] | None = None) -> EmailMessage:
+    def _draft(self, touch: Record, record: Record, override: tuple[str, str] | None = None) -> Message:
         values = {
             "client": record["client"],
             "contact_name": self.departures.answer_value(record, "contact_name") or "",
@@ -342,10 +351,10 @@ class Dispatcher:
         return self.composer.compose(touch, record, values, override)
 
     # -- sending -----------------------------------------------------------------------------
-    async def _send(self, touch: Record, record: Record | None, override: tuple[str, str] | None = None) -> str:
+    async def _send(self, touch: Record, record: Record | None, override: tuple[str, str] | None, sender) -> str:
         if touch["channel"] == EMAIL:
             await self.rate.pace()
-            detail = await self.sender.send(self._draft(touch, record, override))
+            detail = await sender.send(self._draft(touch, record, override))
             self.rate.count(self.clock.now())
             return detail
         await self.notify(self.notice_for(touch, record))

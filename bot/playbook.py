@@ -210,7 +210,7 @@ class Playbook:
         for first in (today.replace(day=1), add_months(today.replace(day=1), 1)):
             day = working_day_on_or_after(first, None)
             due = local_moment(day, self.team_zone, self.cadence.work_start)
-            if due >= self.clock.now():
+            if due > self.clock.now():
                 break
         key = f"digest:{first:%Y-%m}"
         known = self.store.touch_by_key(key)

@@ -270,8 +270,8 @@ def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, to
 
 
 def settled_blocks(text: str, outcome: str) -> list[dict]:
-    """A nudge once acted on: its text, and what was done instead of the buttons."""
-    return dump([section(text), context(f":white_check_mark: {escape(outcome)}")])
+    """A nudge once acted on: its text, and what was done (escaped mrkdwn) instead of the buttons."""
+    return dump([section(text), context(f":white_check_mark: {outcome}")])
 
 
 def email_edit_view(touch_id: int, draft: Draft, **meta: object) -> dict:

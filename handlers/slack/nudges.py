@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.departures import DepartureError, status_label
-from bot.dispatcher import Availability, Notice
-from bot.mailer import SendError
+from bot.dispatcher import Availability, Notice, Settled
+from bot.mailer import SendError, plain_text
 from bot.playbook import CHANNEL
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation
@@ -37,8 +38,11 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_fou
              "user_disabled", "cannot_dm_bot", "invalid_auth", "not_authed", "missing_scope"}  # fmt: skip
 
 
-def draft_of(message: EmailMessage) -> kit.Draft:
-    return kit.Draft(str(message["To"]), str(message["Subject"]), message.get_body(("plain",)).get_content())
+def draft_of(message: Message) -> kit.Draft:
+    def header(name: str) -> str:
+        return str(make_header(decode_header(str(message[name]))))
+
+    return kit.Draft(header("To"), header("Subject"), plain_text(message))
 
 
 class SlackNotices:
@@ -110,7 +114,7 @@ async def on_nudge(ack, action, body, talk: Conversation, respond) -> None:
         record = departures.get(int(action["value"]))
         if what in ("retained", "leaving"):
             departures.set_status(record, what, actor=user)
-            done = f"Marked {status_label(what)} by {kit.user_ref(user)}."
+            done = f"Marked as {status_label(what)} by {kit.user_ref(user)}."
         elif what == "paid":
             departures.mark_paid(record, actor=user)
             done = "Marked paid: no more payment reminders, and held emails may go again."
@@ -165,7 +169,7 @@ async def on_email(ack, action, body, talk: Conversation, respond) -> None:
             record = dispatcher.always_ask(touch_id, user)
             message = body.get("message", {})
             kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
-            note = kit.context(f"Each email to {kit.escape(record['client'])} will wait for you.").to_dict()
+            note = kit.context(f"Each email to {kit.escape(record['client'])} will wait for your approval.").to_dict()
             buttons = kit.nudge_blocks("", ("send", "edit", "skip"), None, touch_id)[-1]
             await respond(text=message.get("text", ""), blocks=[*kept, note, buttons], replace_original=True)
             return
@@ -201,9 +205,10 @@ async def on_email_edited(ack, body, view, talk: Conversation) -> None:
         await talk.tell(user, kit.escape(done))
 
 
-def describe(settled) -> str:
+def describe(settled: Settled) -> str:
+    """What became of a draft, as escaped mrkdwn."""
     if settled.outcome == "sent":
-        return f"Sent to {settled.touch['recipient']}."
+        return f"Sent to {kit.escape(settled.touch['recipient'])}."
     if settled.outcome == "retry":
         return "Sending failed for now; it will be tried again."
-    return f"Not sent ({settled.outcome}): {settled.detail}."
+    return f"Not sent ({settled.outcome}): {kit.escape(settled.detail)}."

@@ -186,6 +186,20 @@ class SlackDriver:
         element = next(e for e in controls["elements"] if e["action_id"] == action_id)
         return await self.click(user, controls["block_id"], element)
 
+    async def press_in(self, user: str, message: dict[str, Any], action_id: str) -> Reply:
+        """Press the button ``action_id`` on a posted ``message`` (a nudge, a draft), as Slack sends it."""
+        blocks = message.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        for block in blocks:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == action_id:
+                    action = {"type": "button", "action_id": action_id, "block_id": block.get("block_id", "b"),
+                              "value": element.get("value", "")}  # fmt: skip
+                    shown = {"ts": "1.1", "text": message.get("text", ""), "blocks": blocks}
+                    return await self.block_action(user, action, channel=message.get("channel"), message=shown)
+        raise AssertionError(f"no button {action_id} in the message")
+
 
 def _block(message: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     blocks = message.get("blocks") or []

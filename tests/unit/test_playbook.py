@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.calendar import local_moment
 from bot.clock import parse_iso
+from bot.dispatcher import RateCap
 
 CONSENTING = ["yes", "1", "today", "1", "Too dear", "1200", "3",  # why, save (no)
               "500", "in 3 weeks", "logos", "in 4 weeks", "in 6 weeks", "yes", "none", "none",  # hand-over
@@ -42,7 +44,7 @@ def test_emails_go_at_nine_local_on_working_days(core):
     for touch in touches(core, statuses=["pending"]):
         if touch["channel"] != "email":
             continue
-        due = parse_iso(touch["due_at"]).astimezone(__import__("zoneinfo").ZoneInfo(touch["zone"]))
+        due = parse_iso(touch["due_at"]).astimezone(ZoneInfo(touch["zone"]))
         assert (due.hour, due.minute) == (9, 0) and due.weekday() < 5, touch["key"]
 
 
@@ -104,3 +106,76 @@ async def test_opt_out_between_planning_and_sending_cancels_the_emails(core, clo
     clock.advance(timedelta(days=400))
     await core.dispatcher.run_due()
     assert not core.settings.outbox_dir.exists() or not list(core.settings.outbox_dir.glob("*.eml"))
+
+
+def collect_notices(core) -> list:
+    seen = []
+
+    async def notice(n):
+        seen.append(n)
+
+    core.dispatcher.notify = notice
+    return seen
+
+
+async def test_an_unfinished_interview_is_reminded_then_the_channel_hears_of_it(core, clock):
+    notices = collect_notices(core)
+    record = core.departures.start("Acme Corp", am="ann", source="test").departure
+    core.departures.answer(record, "yes", actor="ann")  # Wednesday 11:00 in Berlin, then nothing
+    async for _ in core.dispatcher.run_until(clock.now() + timedelta(days=21)):
+        pass
+    sent = [(n.recipient, parse_iso(n.touch.get("sent_at") or n.touch["due_at"])) for n in notices]
+    days = [at.astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %d %H:%M") for _, at in sent]
+    # 1 working day after the last answer, then every 2 working days; after 3, one note to the channel
+    assert days == ["Thu 26 11:00", "Mon 30 11:00", "Wed 02 11:00", "Fri 04 11:00"]
+    assert [to for to, _ in sent] == ["ann", "ann", "ann", "channel"]
+    assert "still unfinished after 3 reminders" in notices[-1].text
+    assert notices[0].actions == ("continue",)
+
+
+async def test_answering_moves_the_reminder_and_finishing_cancels_it(core, clock):
+    record = core.departures.start("Acme Corp", am="ann", source="test").departure
+    first = parse_iso(touches(core, statuses=["pending"])[0]["due_at"])
+    clock.advance(timedelta(hours=3))
+    core.departures.answer(record, "yes", actor="ann")
+    assert parse_iso(core.store.touch_by_key("1:interview_reminder:unfinished:1")["due_at"]) == first + timedelta(
+        hours=3)  # fmt: skip
+    for raw in CONSENTING[1:]:
+        record, _ = core.departures.answer(record, raw, actor="ann")
+    assert core.store.touch_by_key("1:interview_reminder:unfinished:1")["status"] == "cancelled"
+
+
+async def test_a_client_not_yet_confirmed_gets_talk_to_them_first_in_two_working_days(core, clock):
+    notices = collect_notices(core)
+    record = core.departures.start("Acme Corp", am="ann", source="test").departure
+    core.departures.answer(record, "2", actor="ann")  # not yet
+    async for _ in core.dispatcher.run_until(clock.now() + timedelta(days=3)):
+        pass
+    [nudge] = notices
+    assert "talk to them first" in nudge.text and clock.now().weekday() == 5  # sent Friday, nothing more yet
+    assert parse_iso(nudge.touch["sent_at"]).astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %H:%M") == "Fri 11:00"
+
+
+async def test_an_overdue_unpaid_final_payment_holds_client_emails_and_tells_the_am(core, clock):
+    notices = collect_notices(core)
+    interview(core, paid=False)  # 500 due in 3 weeks: 16 December
+    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    settled = {s.touch["key"]: s for s in await core.dispatcher.run_due()}
+    held = settled["1:greeting:Christmas Day:2026"]
+    assert (held.outcome, held.detail) == ("cancelled", "the final payment is overdue and unpaid")
+    assert any("overdue" in n.text and n.actions == ("paid",) for n in notices)
+    core.departures.mark_paid(core.departures.get(1), actor="ann")
+    clock.set(datetime(2026, 12, 31, 8, tzinfo=UTC))
+    assert {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}["1:greeting:New Year's Day:2027"] == (
+        "sent")  # fmt: skip
+
+
+async def test_the_daily_cap_defers_what_does_not_fit(core, clock):
+    interview(core)
+    interview(core, client="Bolt Ltd")
+    core.dispatcher.rate = RateCap(per_day=1)
+    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    outcomes = sorted(s.outcome for s in await core.dispatcher.run_due() if s.touch["kind"] == "greeting")
+    assert outcomes == ["deferred", "sent"]
+    waiting = next(t for t in touches(core, statuses=["pending"]) if t.get("deferred"))
+    assert parse_iso(waiting["due_at"]) == datetime(2026, 12, 25, 8, tzinfo=UTC)  # after its end of day: skipped then

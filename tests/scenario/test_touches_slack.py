@@ -1,0 +1,214 @@
+"""Stay in touch through Slack: drafts approved with buttons, nudges that wait for their person."""
+
+from __future__ import annotations
+
+import email
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from email import policy
+from urllib.parse import urlsplit
+
+import pytest
+
+from bot.clock import parse_iso
+from handlers.slack import blocks as kit
+from tests.scenario.conftest import TEAM_CHANNEL, start_world
+from tests.unit.test_playbook import CONSENTING
+
+pytestmark = pytest.mark.asyncio
+
+
+def consenting(world, am="U0ANN", answers=CONSENTING):
+    record = world.departures.start("Acme Corp", am=am, source="test").departure
+    for raw in answers:
+        record, _ = world.departures.answer(record, raw, actor=am)
+    return world.departures.mark_paid(record, actor=am)
+
+
+def touch(world, key):
+    return world.core.store.touch_by_key(key)
+
+
+def buttons(message) -> list[str]:
+    blocks = message["blocks"] if isinstance(message["blocks"], list) else json.loads(message["blocks"])
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def drafts_to(world, user="U0ANN"):
+    return [m for m in world.fake.messages_to(f"D{user}") if f"{kit.EMAIL_PREFIX}send" in buttons(m)]
+
+
+def outbox(world):
+    return sorted(world.core.settings.outbox_dir.glob("*.eml"))
+
+
+def read_eml(path):
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+async def due(world, clock, key):
+    clock.set(parse_iso(touch(world, key)["due_at"]))
+    return {s.touch["key"]: s.outcome for s in await world.core.dispatcher.run_due()}
+
+
+async def test_the_first_email_is_a_draft_for_the_am_and_the_next_go_by_themselves(world, clock):
+    consenting(world)
+    settled = await due(world, clock, "1:greeting:Christmas Day:2026")
+    assert settled["1:greeting:Christmas Day:2026"] == "awaiting_approval" and outbox(world) == []
+    [draft] = drafts_to(world)
+    assert buttons(draft) == ["email:send", "email:edit", "email:skip", "email:always_ask"]
+    shown = json.dumps(draft["blocks"])
+    assert "jane@acme.example" in shown and "Season's greetings" in shown and "Christmas Day" in shown
+
+    await world.slack.press_in("U0ANN", draft, "email:send")
+    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == "sent"
+    [sent] = outbox(world)
+    assert read_eml(sent)["To"].addresses[0].addr_spec == "jane@acme.example"
+    assert "Sent to jane@acme.example" in json.dumps(world.fake.to("response_url")[-1])
+
+    settled = await due(world, clock, "1:greeting:New Year's Day:2027")
+    assert settled["1:greeting:New Year's Day:2027"] == "sent" and len(drafts_to(world)) == 1
+    await world.slack.press_in("U0ANN", draft, "email:send")  # an old draft pressed again sends nothing
+    assert len(outbox(world)) == 2
+
+
+async def test_an_edited_draft_goes_as_written_and_escaped(world, clock):
+    consenting(world)
+    await due(world, clock, "1:greeting:Christmas Day:2026")
+    [draft] = drafts_to(world)
+    await world.slack.press_in("U0ANN", draft, "email:edit")
+    view = world.fake.to("views.open")[-1]["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["callback_id"] == kit.EMAIL_VIEW
+    empty = await world.slack.submit("U0ANN", view, {"subject": {"type": "plain_text_input", "value": " "},
+                                                     "text": {"type": "plain_text_input", "value": "Hi"}})  # fmt: skip
+    assert empty.json()["response_action"] == "errors" and outbox(world) == []
+    await world.slack.submit("U0ANN", view, {
+        "subject": {"type": "plain_text_input", "value": "Merry Christmas from Ann"},
+        "text": {"type": "plain_text_input", "value": "Dear Jane,\n\n<b>All the best</b> & more."},
+    })  # fmt: skip
+    [sent] = outbox(world)
+    message = read_eml(sent)
+    assert message["Subject"] == "Merry Christmas from Ann"
+    html = message.get_body(("html",)).get_content()
+    assert "&lt;b&gt;All the best&lt;/b&gt; &amp; more." in html and "<b>" not in html
+    assert "Dear Jane," in message.get_body(("plain",)).get_content()
+    assert "(edited)" in json.dumps(world.fake.to("chat.update")[-1])
+
+
+async def test_skip_and_always_ask_keep_every_email_waiting_for_the_am(world, clock):
+    consenting(world)
+    await due(world, clock, "1:greeting:Christmas Day:2026")
+    [draft] = drafts_to(world)
+    await world.slack.press_in("U0ANN", draft, "email:always_ask")
+    kept = world.fake.to("response_url")[-1]
+    assert buttons(kept) == ["email:send", "email:edit", "email:skip"]
+    await world.slack.press_in("U0BOB", draft, "email:skip")  # not Bob's departure
+    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == "awaiting_approval"
+    await world.slack.press_in("U0ANN", draft, "email:skip")
+    skipped = touch(world, "1:greeting:Christmas Day:2026")
+    assert (skipped["status"], skipped["reason"]) == ("cancelled", "skipped by U0ANN")
+    await due(world, clock, "1:greeting:New Year's Day:2027")
+    assert len(drafts_to(world)) == 2 and outbox(world) == []
+    await world.slack.press_in("U0ANN", drafts_to(world)[-1], "email:send")
+    await due(world, clock, "1:check_in:+30d")
+    assert len(drafts_to(world)) == 3 and len(outbox(world)) == 1  # "always ask" holds after a send too
+
+
+async def test_a_nudge_waits_for_working_hours_in_the_am_zone_and_while_they_are_on_vacation(world, clock):
+    world.fake.users["U0ANN"]["tz"] = "America/New_York"
+    world.fake.users["U0ANN"]["profile"].update(status_text="On vacation", status_emoji=":palm_tree:")
+    consenting(world)
+    key = "1:deadline:data_return:0"
+
+    def nudges():
+        return [m for m in world.fake.messages_to("DU0ANN") if "Data of" in m["text"]]
+
+    settled = await due(world, clock, key)  # 09:00 in Berlin, 03:00 in New York
+    assert settled[key] == "deferred" and nudges() == []
+    waiting = touch(world, key)
+    assert "away" in waiting["deferred"]
+    assert parse_iso(waiting["due_at"]).astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).hour == 9
+    await due(world, clock, key)  # still on vacation the next morning
+    assert nudges() == []
+    world.fake.users["U0ANN"]["profile"].update(status_text="", status_emoji="")
+    settled = await due(world, clock, key)
+    assert settled[key] == "sent"
+    [nudge] = nudges()
+    assert "Data of Acme Corp is to be returned or deleted" in nudge["text"]
+    local = clock.now().astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert 9 <= local.hour < 17 and local.weekday() < 5
+
+
+SAVING = ["yes", "1", "today", "1", "Too dear", "1200", "1", "A discount", "<@U0BOB>", "in 2 weeks"]
+
+
+async def test_the_save_owner_answers_retained_or_still_leaving_with_a_button(world, clock):
+    consenting(world, answers=SAVING)
+    assert world.departures.get(1)["status"] == "saving"
+    await due(world, clock, "1:deadline:save_deadline:0")
+    [nudge] = world.fake.messages_to("DU0BOB")
+    assert buttons(nudge) == ["nudge:retained", "nudge:leaving"]
+    await world.slack.press_in("U0BOSS", nudge, "nudge:leaving")  # an admin may too, but Bob answers first below
+    assert world.departures.get(1)["status"] == "leaving"
+    await world.slack.press_in("U0BOB", nudge, "nudge:retained")  # the owner may no longer: it is not saving
+    assert world.departures.get(1)["status"] == "leaving"
+    assert "Only the account manager" in world.fake.texts_to("DU0BOB")[-1]
+    assert "Marked as leaving by <@U0BOSS>" in json.dumps(world.fake.to("response_url")[0])
+
+
+async def test_mark_paid_stops_the_payment_nudges(world, clock):
+    record = world.departures.start("Acme Corp", am="U0ANN", source="test").departure
+    for raw in CONSENTING:
+        record, _ = world.departures.answer(record, raw, actor="U0ANN")
+    await due(world, clock, "1:deadline:final_payment_due:-3")
+    [nudge] = world.fake.messages_to("DU0ANN")
+    await world.slack.press_in("U0ANN", nudge, "nudge:paid")
+    assert world.departures.get(1)["paid_at"]
+    assert touch(world, "1:deadline:final_payment_due:0")["status"] == "cancelled"
+
+
+async def test_an_unsubscribe_link_opts_the_client_out_at_once(slack_settings, clock):
+    settings = replace(slack_settings, public_url="https://sendoff.example.com")
+    async for world in start_world(settings, clock):
+        consenting(world)
+        record = world.departures.get(1)
+        record["email_approval"] = "auto"
+        world.core.store.save_departure(record)
+        await due(world, clock, "1:greeting:Christmas Day:2026")
+        message = read_eml(outbox(world)[0])
+        header = message["List-Unsubscribe"].strip()  # a long header is folded at its start
+        assert header.startswith("<https://sendoff.example.com/unsubscribe?d=1&s=") and "mailto:" in header
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        link = urlsplit(header[1:].split(">")[0])
+        forged = await world.session.get(f"{world.url}{link.path}?d=1&s={'0' * 32}")
+        assert forged.status == 400 and not world.departures.get(1)["opted_out"]
+        opened = await world.session.get(f"{world.url}{link.path}?{link.query}")
+        assert opened.status == 200 and "unsubscribed" in await opened.text()
+        assert world.departures.get(1)["opted_out"]
+        assert touch(world, "1:greeting:New Year's Day:2027")["status"] == "cancelled"
+
+
+async def test_the_digest_goes_to_the_channel_on_the_first_working_day_of_the_month(world, clock):
+    consenting(world)
+    world.core.playbook.plan_all()  # as sendoff run and the console do when they start
+    await due(world, clock, "digest:2026-12")
+    assert clock.now() == datetime(2026, 12, 1, 8, tzinfo=UTC)  # Tuesday 09:00 in Berlin
+    [digest] = [t for t in world.fake.texts_to(TEAM_CHANNEL) if "Lessons from 2026-11" in t]
+    assert "Top reasons: Price or budget (1)" in digest and "1,200" in digest
+    assert touch(world, "digest:2027-01")["status"] == "pending"
+
+
+async def test_an_email_cut_off_while_sending_is_sent_only_when_the_am_says_so(world, clock):
+    consenting(world)
+    cut = touch(world, "1:greeting:Christmas Day:2026")
+    world.core.store.claim_touch(cut["id"], "pending", "sending")  # the bot died here
+    await world.core.dispatcher.ask_about_unknown(world.core.dispatcher.recover())
+    [asked] = drafts_to(world)
+    assert buttons(asked) == ["email:send", "email:skip"] and "cannot tell whether it went" in asked["text"]
+    clock.set(parse_iso(cut["due_at"]))
+    await world.core.dispatcher.run_due()
+    assert outbox(world) == [] and touch(world, cut["key"])["status"] == "unknown"
+    await world.slack.press_in("U0ANN", asked, "email:send")
+    assert touch(world, cut["key"])["status"] == "sent" and len(outbox(world)) == 1
