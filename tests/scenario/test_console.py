@@ -149,3 +149,48 @@ def test_sigkill_mid_interview_resumes_at_the_same_question(tmp_path):
     assert answers["notified_on"]["value"] == yesterday.isoformat()
     acme = next(d for d in stored_departures(tmp_path) if d["client"] == "Acme Corp")
     assert acme["status"] == "leaving"  # "fixable: no" was its last acknowledged answer
+
+
+def interview_lines(client: str, email: str, country: str, *extra: str) -> list[str]:
+    return [f"/departure {client}", "1", "1", "today", "1", "Too dear", "900", "3",
+            "0", "today", "none", "skip", "skip", "yes", "none", "none",
+            "yes", "Pat", email, country, *extra, "yes", "skip", "skip", "10", "/paid " + client]  # fmt: skip
+
+
+def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_an_opt_out(tmp_path):
+    import email
+    from email import policy
+
+    from bot.calendar import is_working_day
+
+    lines = [
+        *interview_lines("Acme Corp", "pat@acme.example", "Germany"),
+        *interview_lines("Bolt Ltd", "pat@bolt.example", "USA", "1"),  # New York
+        *interview_lines("Crane Pty", "pat@crane.example", "Australia", "1"),
+        "/advance 2026-12-28 12:00",
+        "/optout Crane Pty",
+        "/departed Bolt Ltd",
+        "/wonback Bolt Ltd",
+        "/advance 400d",
+    ]
+    result = run_console(tmp_path, lines)
+    assert result.returncode == 0, result.stderr
+    assert "Bolt Ltd is now won back" in result.stdout and "Crane Pty opted out" in result.stdout
+    zones = {"pat@acme.example": ("Europe/Berlin", "DE"), "pat@bolt.example": ("America/New_York", "US")}
+    sent: dict[str, int] = {}
+    for path in sorted((tmp_path / "data" / "outbox").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        to = message["To"].addresses[0].addr_spec
+        when = message["Date"].datetime
+        key = message["X-Sendoff-Touch"]
+        sent[key] = sent.get(key, 0) + 1
+        if to == "pat@crane.example":
+            assert when < datetime(2026, 12, 28, 11, tzinfo=when.tzinfo), "an email after the opt-out"
+            continue
+        zone, country = zones[to]
+        local = when.astimezone(ZoneInfo(zone))
+        assert (local.hour, local.minute) == (9, 0) and is_working_day(local.date(), country), (key, local)
+        if to == "pat@bolt.example":
+            assert when < datetime(2026, 12, 28, 11, tzinfo=when.tzinfo), "an email after the win-back"
+    assert sent and set(sent.values()) == {1}
+    assert any(k.startswith("1:check_in") for k in sent) and any(k.startswith("1:greeting") for k in sent)
