@@ -292,7 +292,7 @@ class Dispatcher:
 
     async def approve(self, touch_id: int, actor: str, override: tuple[str, str] | None = None) -> Settled:
         """The AM pressed Send (or sent an edit): the draft, or a touch left ``unknown``, goes now."""
-        touch = self._touch_for(touch_id, actor)
+        touch = self.approval_touch(touch_id, actor)
         if touch["status"] not in (AWAITING, "unknown"):
             return Settled(touch, touch["status"], "already settled")
         record = self.store.get_departure(touch["departure_id"])
@@ -307,21 +307,17 @@ class Dispatcher:
         return await self._claim_and_send(touch, record, touch["status"], override)
 
     def decline(self, touch_id: int, actor: str) -> Settled:
-        touch = self._touch_for(touch_id, actor)
+        touch = self.approval_touch(touch_id, actor)
         if touch["status"] not in (AWAITING, "unknown"):
             return Settled(touch, touch["status"], "already settled")
         return self._end(touch, "cancelled", f"skipped by {actor}")
 
     def always_ask(self, touch_id: int, actor: str) -> Record:
-        touch = self._touch_for(touch_id, actor)
+        touch = self.approval_touch(touch_id, actor)
         record = self.departures.get(touch["departure_id"])
         record["email_approval"] = "always"
         self.store.save_departure(record)
         return record
-
-    def approval_touch(self, touch_id: int, actor: str) -> Record:
-        """The touch behind a draft's buttons, if ``actor`` may act on it; LookupError or DepartureError."""
-        return self._touch_for(touch_id, actor)
 
     def win_back_draft(self, record: Record) -> Message:
         """A win-back email for the AM to send from their own mailbox (replies reach them directly)."""
@@ -330,7 +326,8 @@ class Dispatcher:
                  "recipient": email, "payload": {}}  # fmt: skip
         return self._draft(touch, record)
 
-    def _touch_for(self, touch_id: int, actor: str) -> Record:
+    def approval_touch(self, touch_id: int, actor: str) -> Record:
+        """The touch behind a draft's buttons, if ``actor`` may act on it; LookupError or DepartureError."""
         touch = self.store.get_touch(touch_id)
         if touch is None or touch["departure_id"] is None:
             raise LookupError("That email is no longer planned.")
