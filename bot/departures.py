@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.answers import AnswerError, Context, client_key, parse_client_name
+from bot.answers import AnswerError, Context, client_key, parse_client_name, parse_email
 from bot.clock import Clock, iso
 from bot.crm import CrmDeparture
 from bot.interview import Interview, InterviewState, Outcome
@@ -387,6 +387,12 @@ class Departures:
             record["history"].append({"at": now, "by": actor, "event": "assigned", "to": am})
             record["updated_at"] = now
             self.store.save_departure(record)
+        return record
+
+    def set_am_email(self, record: Record, email: str) -> Record:
+        """Where replies to client emails go (Reply-To): the AM's own address."""
+        record["am_email"] = parse_email(email)
+        self.store.save_departure(record)
         return record
 
     def remember_prompt(self, record: Record, prompt: dict[str, str] | None) -> None:

@@ -339,6 +339,17 @@ class Conversation:
         total = len(list(self.core.prompts.script.questions()))
         await self.tell(user, intro or self.say("started", client=record["client"], questions=total))
         await self.ask(record)
+        await self.learn_am_email(record)
+
+    async def learn_am_email(self, record: Record) -> None:
+        """The AM's email from their Slack profile: client emails carry it as Reply-To."""
+        info = await self.call("users.info", user=record["am"])
+        email = (info or {}).get("user", {}).get("profile", {}).get("email")
+        if email and not record.get("am_email"):
+            try:
+                self.departures.set_am_email(self.departures.get(record["id"]), email)
+            except AnswerError:
+                log.info("the Slack profile of %s has no usable email", record["am"])
 
     async def crm_reported(self, record: Record) -> None:
         """A CRM's departure: to its AM, found by email, or else up for claiming in the channel."""

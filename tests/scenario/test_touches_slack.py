@@ -212,3 +212,10 @@ async def test_an_email_cut_off_while_sending_is_sent_only_when_the_am_says_so(w
     assert outbox(world) == [] and touch(world, cut["key"])["status"] == "unknown"
     await world.slack.press_in("U0ANN", asked, "email:send")
     assert touch(world, cut["key"])["status"] == "sent" and len(outbox(world)) == 1
+
+
+async def test_emails_of_a_departure_started_in_slack_reply_to_the_am(world, clock):
+    await world.slack.command("Acme Corp")
+    record = world.departures.get(1)
+    assert record["am_email"] == "ann@example.com"
+    assert world.core.dispatcher.win_back_draft(record)["Reply-To"] == "ann@example.com"
