@@ -34,6 +34,8 @@ from storage import Record, Store
 
 log = logging.getLogger("sendoff")
 
+# The answers a win-back nudge recalls (question ids of the default interview; others are left out).
+HISTORY_QUESTIONS = ("notified_on", "reason", "in_their_words", "competitor", "mrr", "fixable")
 MAX_ATTEMPTS = 4
 FIRST_RETRY = timedelta(minutes=5)
 
@@ -360,7 +362,18 @@ class Dispatcher:
     def notice_for(self, touch: Record, record: Record | None) -> Notice:
         if touch["kind"] == "digest":
             return Notice(CHANNEL, digest_text(self.departures, touch["payload"]["month"]), touch)
-        return Notice(touch["recipient"], team_text(touch, record), touch, record, team_actions(touch))
+        text = team_text(touch, record)
+        if touch["kind"] == "win_back":
+            text += self._history(record)
+        return Notice(touch["recipient"], text, touch, record, team_actions(touch))
+
+    def _history(self, record: Record) -> str:
+        """What a win-back nudge recalls: when and why they left, in their words, and what was at stake."""
+        answers = self.departures.state(record).answers
+        script = self.departures.prompts.script
+        facts = [f"{q.label}: {answers[q.id]['display']}" for q in map(script.question, HISTORY_QUESTIONS)
+                 if q is not None and q.id in answers and not answers[q.id].get("skipped")]  # fmt: skip
+        return f"\nTheir history: {'; '.join(facts)}." if facts else ""
 
     async def _tell(self, notice: Notice) -> None:
         """A notice about a touch that must not stop the run when the transport fails."""
