@@ -28,7 +28,7 @@ from bot.calendar import add_working_days, local_moment, within_working_hours
 from bot.clock import Clock, ManualClock, iso, parse_iso
 from bot.departures import Departures
 from bot.mailer import Composer, SendError
-from bot.playbook import AWAITING, CHANNEL, EMAIL, PENDING, TEAM_GRACE, Playbook
+from bot.playbook import AWAITING, CHANNEL, EMAIL, PENDING, TEAM_GRACE, Playbook, am_or_channel
 from bot.reports import digest_text
 from storage import Record, Store
 
@@ -144,7 +144,7 @@ class Dispatcher:
                 continue  # a nudge cut off is not worth asking about
             record = self.store.get_departure(touch["departure_id"])
             if record is not None:
-                await self._tell(Notice(record["am"] or CHANNEL, f"I stopped while sending the {_kind(touch)} email "
+                await self._tell(Notice(am_or_channel(record), f"I stopped while sending the {_kind(touch)} email "
                                         f"to {record['client']}, so I cannot tell whether it went. Send it now?",
                                         touch, record, (SEND, SKIP), self._draft(touch, record)))  # fmt: skip
 
@@ -220,7 +220,7 @@ class Dispatcher:
             settled = self._end(touch, "cancelled", why)
             if why.startswith("the final payment"):
                 text = f"I held the {_kind(touch)} email to {record['client']}: their final payment is overdue, unpaid."
-                await self._tell(Notice(record["am"] or CHANNEL, text, touch, record, (PAID,)))
+                await self._tell(Notice(am_or_channel(record), text, touch, record, (PAID,)))
             return settled
         if touch["channel"] == EMAIL:
             full_until = self.rate.day_full_until(now)
@@ -271,8 +271,10 @@ class Dispatcher:
         return None
 
     def _defer(self, touch: Record, until: datetime, why: str) -> Settled:
-        touch.update(due_at=iso(until), latest_at=iso(max(parse_iso(touch["latest_at"]), until + TEAM_GRACE))
-                     if touch["channel"] != EMAIL else touch["latest_at"], deferred=why)  # fmt: skip
+        """Due again at ``until``. A nudge's window moves with it (it waits for its person); an email's does not."""
+        touch.update(due_at=iso(until), deferred=why)
+        if touch["channel"] != EMAIL:
+            touch["latest_at"] = iso(max(parse_iso(touch["latest_at"]), until + TEAM_GRACE))
         self.store.save_touch(touch)
         return Settled(touch, "deferred", why)
 
@@ -286,7 +288,7 @@ class Dispatcher:
             return Settled(touch, "cancelled", "claimed elsewhere")
         first = record.get("email_approval") is None
         why = "the first email to them" if first else "you asked to approve each email to them"
-        await self._tell(Notice(record["am"] or CHANNEL, f"A {_kind(touch)} email to {record['client']} is ready "
+        await self._tell(Notice(am_or_channel(record), f"A {_kind(touch)} email to {record['client']} is ready "
                                 f"({why}). Send it as it is, edit it, or skip it.", claimed, record,
                                 (SEND, EDIT, SKIP) + (() if not first else (ALWAYS_ASK,)),
                                 self._draft(claimed, record)))  # fmt: skip
@@ -393,7 +395,7 @@ class Dispatcher:
             self.store.save_departure(record)
         settled = self._end(touch, "failed", str(err))
         if touch["channel"] == EMAIL and record is not None:
-            await self._tell(Notice(record["am"] or CHANNEL, f"Could not send the {_kind(touch)} email to "
+            await self._tell(Notice(am_or_channel(record), f"Could not send the {_kind(touch)} email to "
                                     f"{record['client']}: {err}", touch, record))  # fmt: skip
         return settled
 

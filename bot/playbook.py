@@ -93,7 +93,7 @@ class Playbook:
     def _owner(self, record: Record, role: str) -> str:
         """Who a nudge is for: the save owner when the answer names a Slack user, else the AM."""
         owner = self.departures.save_owner_user(record) if role == "save_deadline" else None
-        return owner or record["am"] or CHANNEL
+        return owner or am_or_channel(record)
 
     def _reminders(self, record: Record, existing: list[Record]) -> list[Record]:
         """Unfinished interviews, unconfirmed departures and unsigned agreements: reminded until settled."""
@@ -127,7 +127,7 @@ class Playbook:
         payload = {**(payload or {}), "why": name, "number": len(done) + 1}
         if repeat.allows(len(done)):
             name_n = f"{name}:{len(done) + 1}"
-            return [self._touch(record, kind, name_n, TEAM, record["am"] or CHANNEL, due, due + TEAM_GRACE,
+            return [self._touch(record, kind, name_n, TEAM, am_or_channel(record), due, due + TEAM_GRACE,
                                 self.team_zone, payload)]  # fmt: skip
         if name == "unfinished" and record["am"]:
             # the reminders went unanswered: the team lead hears of it, once
@@ -163,7 +163,7 @@ class Playbook:
               recipient: str | None = None) -> Record:  # fmt: skip
         day = target if is_working_day(target, None) else working_day_before(target, None)
         due = local_moment(day, self.team_zone, self.cadence.work_start)
-        return self._touch(record, kind, name, TEAM, recipient or record["am"] or CHANNEL, due, due + TEAM_GRACE,
+        return self._touch(record, kind, name, TEAM, recipient or am_or_channel(record), due, due + TEAM_GRACE,
                            self.team_zone, payload or {})  # fmt: skip
 
     @staticmethod
@@ -238,6 +238,11 @@ class Playbook:
                     self.store.save_touch(touch)
                     cancelled += 1
         return cancelled
+
+
+def am_or_channel(record: Record) -> str:
+    """Who hears about a departure: its AM, or the team channel while nobody has claimed it."""
+    return record["am"] or CHANNEL
 
 
 def new_touch(key: str, departure_id: int | None, kind: str, channel: str, recipient: str, due: datetime,

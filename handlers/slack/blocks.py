@@ -256,6 +256,13 @@ def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, to
     if draft is not None:
         blocks.append(context(f"To: {escape(draft.to)}  ·  Subject: *{escape(draft.subject)}*"))
         blocks += code_sections(draft.text)
+    buttons = _nudge_buttons(actions, departure_id, touch_id)
+    if buttons is not None:
+        blocks.append(buttons)
+    return dump(blocks)
+
+
+def _nudge_buttons(actions: Sequence[str], departure_id: int | None, touch_id: int | None) -> ActionsBlock | None:
     buttons = []
     for name in actions:
         if name in EMAIL_LABELS and touch_id is not None:
@@ -264,9 +271,14 @@ def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, to
         elif name in NUDGE_LABELS and departure_id is not None:
             label, style = NUDGE_LABELS[name]
             buttons.append(button(label, NUDGE_PREFIX + name, str(departure_id), style))
-    if buttons:
-        blocks.append(ActionsBlock(elements=buttons[:MAX_BUTTONS]))
-    return dump(blocks)
+    return ActionsBlock(elements=buttons[:MAX_BUTTONS]) if buttons else None
+
+
+def always_asked_blocks(shown: Sequence[dict], client: str, touch_id: int) -> list[dict]:
+    """A draft once "always ask" is chosen: as shown (``shown``, Slack's copy), a note, and Send/Edit/Skip."""
+    kept = [b for b in shown if b.get("type") != "actions"]
+    note = context(f"Each email to {escape(client)} will wait for your approval.")
+    return [*kept, *dump([note, _nudge_buttons(("send", "edit", "skip"), None, touch_id)])]
 
 
 def settled_blocks(text: str, outcome: str) -> list[dict]:

@@ -168,10 +168,8 @@ async def on_email(ack, action, body, talk: Conversation, respond) -> None:
         elif what == "always_ask":
             record = dispatcher.always_ask(touch_id, user)
             message = body.get("message", {})
-            kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
-            note = kit.context(f"Each email to {kit.escape(record['client'])} will wait for your approval.").to_dict()
-            buttons = kit.nudge_blocks("", ("send", "edit", "skip"), None, touch_id)[-1]
-            await respond(text=message.get("text", ""), blocks=[*kept, note, buttons], replace_original=True)
+            blocks = kit.always_asked_blocks(message.get("blocks", []), record["client"], touch_id)
+            await respond(text=message.get("text", ""), blocks=blocks, replace_original=True)
             return
         else:
             return
