@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from email.message import Message
 from zoneinfo import ZoneInfo
 
-from bot.calendar import add_working_days, local_moment, within_working_hours
+from bot.workdays import add_working_days, local_moment, within_working_hours
 from bot.clock import Clock, ManualClock, iso, parse_iso
 from bot.departures import Departures
 from bot.mailer import Composer, SendError

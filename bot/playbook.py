@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.answers import add_months
-from bot.calendar import (
+from bot.workdays import (
     after_working_days,
     end_of_day,
     holidays_in,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.answers import AnswerError, options_for
 from bot.app import Core
 from bot.clock import iso, parse_iso
-from bot.commands import Command, parse_departure, split_edit_argument
+from bot.command_words import Command, parse_departure, split_edit_argument
 from bot.departures import DepartureError, status_label
 from bot.dispatcher import CONTINUE, LEAVING, PAID, RETAINED, SIGNED, Notice
 from bot.interview import Outcome

@@ -20,7 +20,7 @@ from bot.app import Core
 from bot.scheduler import Waker
 from bot.unsubscribe import PATH as UNSUBSCRIBE_PATH
 from handlers.slack import SlackApp, build_slack_app
-from handlers.unsubscribe import unsubscribe_page
+from handlers.unsubscribe_page import unsubscribe_page
 from handlers.webhook import departure_hook
 
 log = logging.getLogger("sendoff")

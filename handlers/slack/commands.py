@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.answers import AnswerError, parse_client_name
-from bot.commands import Command, parse_departure, split_edit_argument
+from bot.command_words import Command, parse_departure, split_edit_argument
 from bot.departures import DepartureError, status_label
 from bot.reports import build_report, render_report_text
 from handlers.slack import blocks as kit

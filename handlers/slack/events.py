@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.commands import guess_client
+from bot.command_words import guess_client
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation, slack_text
 

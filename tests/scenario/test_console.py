@@ -40,7 +40,7 @@ def console_env(tmp_path: Path) -> dict[str, str]:
 
 def run_console(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console"],
+        [sys.executable, "-m", "handlers.cli", "console"],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
@@ -93,7 +93,7 @@ class LiveConsole:
 
     def __init__(self, tmp_path: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "console"],
+            [sys.executable, "-m", "handlers.cli", "console"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -161,7 +161,7 @@ def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_
     import email
     from email import policy
 
-    from bot.calendar import is_working_day
+    from bot.workdays import is_working_day
 
     lines = [
         *interview_lines("Acme Corp", "pat@acme.example", "Germany"),

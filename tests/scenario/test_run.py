@@ -36,7 +36,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_run_without_slack_settings_stops_at_once_naming_what_is_missing(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=clean_env(tmp_path),
+    result = subprocess.run([sys.executable, "-m", "handlers.cli", "run"], cwd=tmp_path, env=clean_env(tmp_path),
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
@@ -62,7 +62,7 @@ async def test_run_serves_http_answers_slack_and_stops_cleanly_on_sigterm(tmp_pa
     env = clean_env(tmp_path, SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=api_url,
                     PORT=str(port), SENDOFF_TIMEZONE="Europe/Berlin")  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,
+        sys.executable, "-m", "handlers.cli", "run", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

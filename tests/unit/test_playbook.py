@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import local_moment
+from bot.workdays import local_moment
 from bot.clock import parse_iso
 from bot.dispatcher import RateCap
 

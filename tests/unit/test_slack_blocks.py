@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.commands import guess_client
+from bot.command_words import guess_client
 from handlers.slack import blocks as kit
 from tests.fakes.slack import check_payload
 
