@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import jinja2.meta
+import jinja2.nodes
+
 from prompts.cadence import Cadence, load_cadence
+from prompts.errors import PromptError
 
 DEFAULTS = Path(__file__).parent
 
@@ -38,42 +43,10 @@ MAX_OPTION_LABEL = 75
 MAX_TEXT_LENGTH = 3000
 DEFAULT_TEXT_LENGTH = 2000
 
-# Which placeholders each message may use.
-MESSAGE_FIELDS: dict[str, frozenset[str]] = {
-    "started": frozenset({"client", "questions"}),
-    "already_open": frozenset({"client", "progress", "status"}),
-    "resuming": frozenset({"client", "progress"}),
-    "parked": frozenset({"client", "stage"}),
-    "paused_unconfirmed": frozenset({"client"}),
-    "completed": frozenset({"client"}),
-    "nothing_to_ask": frozenset({"client"}),
-    "first_question": frozenset(),
-    "not_skippable": frozenset(),
-    "editing": frozenset({"question", "client", "current"}),
-    "edited": frozenset({"question", "client", "old", "new"}),
-    "unknown_client": frozenset({"client"}),
-    "unknown_question": frozenset({"question", "questions"}),
-    "not_applicable": frozenset({"question"}),
-    "status_changed": frozenset({"client", "status"}),
-    "bad_status": frozenset({"client", "status", "allowed"}),
-    "no_open": frozenset(),
-    "forgotten": frozenset({"client"}),
-    "opted_out": frozenset({"client"}),
-    "on_it": frozenset({"client"}),
-    "crm_reported": frozenset({"client"}),
-    "claim_needed": frozenset({"client", "email"}),
-    "claimed": frozenset({"client", "user"}),
-    "summary_title": frozenset({"client"}),
-    "channel_failed": frozenset({"channel", "error"}),
-    "confirm_forget": frozenset({"client"}),
-    "mention_offer": frozenset({"client"}),
-    "mention_offer_blank": frozenset(),
-    "not_allowed": frozenset({"client"}),
-}
-
-
-class PromptError(Exception):
-    """A prompt file is invalid; the message names the file and the item."""
+# The files of short texts, each a [messages] table; a key lives in one file only.
+WORD_FILES = ("messages.toml", "notices.toml")
+# Jinja2 templates checked at load: the email bodies and the texts of reports.
+TEMPLATE_GLOBS = ("*.j2", "email/*.j2")
 
 
 @dataclass(frozen=True)
@@ -159,6 +132,22 @@ class Prompts:
     script: Script
     messages: Messages
     cadence: Cadence
+    templates: jinja2.Environment = field(compare=False, repr=False, default_factory=jinja2.Environment)
+
+    def render_template(self, name: str, **context: object) -> str:
+        """A Jinja2 template of prompts/ (the company's own first), plain text: values are not escaped."""
+        return self.templates.get_template(name).render(**context)
+
+
+def template_environment(folder: Path | None) -> jinja2.Environment:
+    """Templates from ``folder`` (a company's own) before the defaults; HTML ones autoescape."""
+    folders = [str(folder), str(DEFAULTS)] if folder is not None else [str(DEFAULTS)]
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
 
 
 def load_prompts(folder: str | Path | None = None) -> Prompts:
@@ -173,9 +162,21 @@ def load_prompts(folder: str | Path | None = None) -> Prompts:
         return DEFAULTS / name
 
     script = load_script(pick("interview.toml"))
-    messages = load_messages(pick("messages.toml"))
+    messages = load_messages(folder)
     cadence_file = pick("cadence.toml")
-    return Prompts(script, messages, load_cadence(cadence_file, _read_toml(cadence_file)))
+    templates = template_environment(folder)
+    check_templates(templates, folder)
+    return Prompts(script, messages, load_cadence(cadence_file, _read_toml(cadence_file)), templates)
+
+
+def line_of(path: Path, key: str) -> int:
+    """The line where ``key = ...`` stands in a TOML file, for error messages; 0 when not found."""
+    pattern = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 0
+    return next((n for n, line in enumerate(lines, 1) if pattern.match(line)), 0)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -211,23 +212,81 @@ def _check_template(template: str, allowed: frozenset[str], where: str) -> None:
         raise PromptError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {known})")
 
 
-def load_messages(path: Path) -> Messages:
-    data = _read_toml(path).get("messages", {})
+def _message_table(path: Path) -> dict[str, Any]:
+    table = _read_toml(path).get("messages", {})
+    if not isinstance(table, dict):
+        raise PromptError(f"{path}: [messages] must be a table of texts")
+    return table
+
+
+def load_messages(folder: Path | None = None) -> Messages:
+    """The short texts of WORD_FILES: the defaults, with any of them replaced from ``folder``.
+
+    A company's text may use only the placeholders that the built-in text of
+    the same key uses: those are the values the code passes.
+    """
     texts: dict[str, str] = {}
-    if path.parent != DEFAULTS:
-        texts.update(load_messages(DEFAULTS / path.name).texts)
-    for key, text in data.items():
-        where = f"{path}: message '{key}'"
-        if key not in MESSAGE_FIELDS:
-            raise PromptError(f"{where}: unknown message (known: {', '.join(sorted(MESSAGE_FIELDS))})")
-        if not isinstance(text, str):
-            raise PromptError(f"{where}: must be a string")
-        _check_template(text, MESSAGE_FIELDS[key], where)
-        texts[key] = text
-    missing = set(MESSAGE_FIELDS) - set(texts)
-    if missing:
-        raise PromptError(f"{path}: missing messages: {', '.join(sorted(missing))}")
+    allowed: dict[str, frozenset[str]] = {}
+    for name in WORD_FILES:
+        path = DEFAULTS / name
+        for key, text in _message_table(path).items():
+            where = f"{path}:{line_of(path, key)}: message '{key}'"
+            if key in texts:
+                raise PromptError(f"{where}: defined in two files")
+            if not isinstance(text, str):
+                raise PromptError(f"{where}: must be a string")
+            try:
+                allowed[key] = frozenset(placeholders(text))
+            except ValueError as err:
+                raise PromptError(f"{where}: {err}") from err
+            texts[key] = text
+    for name in WORD_FILES:
+        path = folder / name if folder is not None else None
+        if path is None or not path.is_file():
+            continue
+        for key, text in _message_table(path).items():
+            where = f"{path}:{line_of(path, key)}: message '{key}'"
+            if key not in allowed:
+                raise PromptError(f"{where}: unknown message (see the keys of {DEFAULTS / name})")
+            if not isinstance(text, str):
+                raise PromptError(f"{where}: must be a string")
+            _check_template(text, allowed[key], where)
+            texts[key] = text
     return Messages(texts)
+
+
+def check_templates(env: jinja2.Environment, folder: Path | None) -> None:
+    """Every template compiles, and a company's own uses only the values its built-in one is given."""
+    names = sorted({p.relative_to(DEFAULTS).as_posix() for g in TEMPLATE_GLOBS for p in DEFAULTS.glob(g)})
+    for name in names:
+        default_path = DEFAULTS / name
+        default_vars = _template_variables(env, default_path, name)
+        own = folder / name if folder is not None else None
+        if own is None or not own.is_file():
+            continue
+        used = _template_variables(env, own, name)
+        unknown = sorted(set(used) - set(default_vars))
+        if unknown:
+            line = used[unknown[0]]
+            known = ", ".join(sorted(default_vars)) or "none"
+            raise PromptError(f"{own}:{line}: unknown value {{{{ {unknown[0]} }}}} (known: {known})")
+
+
+def _template_variables(env: jinja2.Environment, path: Path, name: str) -> dict[str, int]:
+    """The values a template reads from its context, each with the first line it appears on."""
+    try:
+        source = path.read_text(encoding="utf-8")
+        tree = env.parse(source, name, str(path))
+    except OSError as err:
+        raise PromptError(f"{path}: {err}") from err
+    except jinja2.TemplateSyntaxError as err:
+        raise PromptError(f"{path}:{err.lineno}: {err.message}") from err
+    free = jinja2.meta.find_undeclared_variables(tree)
+    lines: dict[str, int] = {}
+    for node in tree.find_all(jinja2.nodes.Name):
+        if node.name in free and node.ctx == "load":
+            lines.setdefault(node.name, node.lineno)
+    return lines
 
 
 def load_script(path: Path) -> Script:

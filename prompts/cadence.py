@@ -8,6 +8,8 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+from prompts.errors import PromptError
+
 
 @dataclass(frozen=True)
 class Repeat:
@@ -46,8 +48,6 @@ class Cadence:
 
 def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
     """Read and check ``data`` (the parsed ``path``); every mistake names the file and the key."""
-    from prompts import PromptError
-
     def fail(key: str, why: str) -> PromptError:
         return PromptError(f"{path}: [{key}] {why}")
 

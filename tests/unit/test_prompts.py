@@ -81,9 +81,46 @@ kind = "text"
 
 
 def test_a_message_with_an_unknown_placeholder_is_refused(tmp_path):
-    folder = company_prompts(tmp_path, GOOD_STAGE, '[messages]\nstarted = "Hello {customer}"\n')
-    with pytest.raises(PromptError, match=r"messages.toml: message 'started': unknown placeholder \{customer\}"):
+    folder = company_prompts(tmp_path, GOOD_STAGE, '[messages]\n# a comment\nstarted = "Hello {customer}"\n')
+    with pytest.raises(PromptError, match=r"messages.toml:3: message 'started': unknown placeholder \{customer\}"):
         load_prompts(folder)
+
+
+def test_a_company_may_override_any_one_message_and_keeps_the_rest(tmp_path):
+    folder = company_prompts(tmp_path, GOOD_STAGE, '[messages]\nstarted = "Noted, {client}."\n')
+    loaded = load_prompts(folder)
+    assert loaded.messages.render("started", client="Acme", questions=3) == "Noted, Acme."
+    assert loaded.messages.texts["no_open"] == load_prompts().messages.texts["no_open"]
+
+
+def test_an_unknown_message_key_names_the_file_and_line(tmp_path):
+    folder = company_prompts(tmp_path, GOOD_STAGE, '[messages]\n\nstartd = "Hi"\n')
+    with pytest.raises(PromptError, match=r"messages.toml:3: message 'startd': unknown message"):
+        load_prompts(folder)
+
+
+def test_a_company_template_with_an_unknown_value_names_its_file_and_line(tmp_path):
+    company_prompts(tmp_path, GOOD_STAGE)
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "check_in.txt.j2").write_text("Hello {{ contact_name }},\n\nHow is {{ cleint }}?\n")
+    with pytest.raises(PromptError, match=r"check_in.txt.j2:3: unknown value \{\{ cleint \}\}"):
+        load_prompts(tmp_path)
+
+
+def test_a_company_template_that_does_not_compile_names_its_file_and_line(tmp_path):
+    company_prompts(tmp_path, GOOD_STAGE)
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "greeting.txt.j2").write_text("Hello\n{% if contact_name %}\nno end\n")
+    with pytest.raises(PromptError, match=r"greeting.txt.j2:\d+: .*endif"):
+        load_prompts(tmp_path)
+
+
+def test_a_company_template_replaces_the_default_one(tmp_path):
+    company_prompts(tmp_path, GOOD_STAGE)
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "check_in.txt.j2").write_text("Dear {{ contact_name }} at {{ client }}")
+    loaded = load_prompts(tmp_path)
+    assert loaded.render_template("email/check_in.txt.j2", contact_name="Jo", client="Acme") == "Dear Jo at Acme"
 
 
 def test_broken_toml_names_the_file(tmp_path):
