@@ -7,7 +7,9 @@ as a ratio against the empty store. It also prints the longest stall a 10 ms
 asyncio heartbeat saw while answers were recorded on the loop (the stall
 includes any background compaction competing for the GIL).
 
-    python bench/storage.py [--answers 200]
+    python bench/storage.py [--answers 200] [--scale 1.0]
+
+``--scale 0.01`` shrinks every size for a quick check that it still runs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tinydb.storages import JSONStorage
 from bot.app import build_core
 from bot.clock import ManualClock
 from bot.settings import Settings
+from storage.records import AuditEvent, Channel, NewDeparture, NewTouch, Source, Status, TouchKind, TouchStatus
 from storage.tinydb_store import TinyDBStore
 
 SIZES = [
@@ -44,19 +47,24 @@ SIZES = [
 ]
 
 
-def filler_departure(n: int) -> dict:
+def filler_departure(n: int) -> NewDeparture:
+    at = "2025-01-01T00:00:00.000Z"
     answers = {
-        f"q{i}": {"value": f"answer {i} of departure {n}", "display": "x" * 30, "at": "t", "by": "ann"}
+        f"q{i}": {"value": f"answer {i} of departure {n}", "display": "x" * 30, "skipped": False, "at": at, "by": "ann"}
         for i in range(25)
     }
-    return {"client": f"Client {n}", "client_key": f"client{n}", "status": "departed", "am": f"am{n % 7}",
-            "updated_at": "2025-01-01T00:00:00.000Z", "interview": {"answers": answers, "trail": [], "parked": []},
-            "history": [{"at": "t", "by": "ann", "event": "status", "from": None, "to": "departed"}]}  # fmt: skip
+    return {"client": f"Client {n}", "client_key": f"client{n}", "am": f"am{n % 7}", "source": Source.CONSOLE,
+            "status": Status.DEPARTED, "context": None, "created_at": at, "updated_at": at,
+            "interview": {"answers": answers, "trail": [], "parked": [], "editing": None},
+            "history": [{"at": at, "by": "ann", "event": AuditEvent.STATUS, "from": None, "to": Status.DEPARTED}],
+            "opted_out": False}  # fmt: skip
 
 
-def filler_touch(n: int) -> dict:
-    return {"key": f"bench:{n}", "departure_id": n % 10_000 + 1, "status": "sent", "kind": "check_in",
-            "due_at": "2025-06-01T07:00:00.000Z", "channel": "email", "attempts": 1, "last_error": None}  # fmt: skip
+def filler_touch(n: int) -> NewTouch:
+    return {"key": f"bench:{n}", "departure_id": n % 10_000 + 1, "kind": TouchKind.CHECK_IN,
+            "channel": Channel.EMAIL, "recipient": f"c{n}@example.com", "due_at": "2025-06-01T07:00:00.000Z",
+            "latest_at": "2025-06-15T07:00:00.000Z", "zone": "Europe/Berlin", "payload": {},
+            "status": TouchStatus.SENT, "attempts": 1}  # fmt: skip
 
 
 def seed_sendoff(path: Path, departures: int, touches: int) -> None:
@@ -87,7 +95,7 @@ async def measure_sendoff(path: Path, answers: int) -> tuple[float, float]:
 
     beat = asyncio.create_task(heartbeat())
     costs = []
-    record = core.departures.start("Bench Client", am="ann", source="bench").departure
+    record = core.departures.start("Bench Client", am="ann", source=Source.CONSOLE).departure
     for n in range(answers):
         if core.departures.current_question(record) is None:
             # Interview done: keep recording answers by editing a free-text one.
@@ -133,17 +141,20 @@ def measure_tinydb(path: Path, answers: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=200, help="answers recorded per size")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every stored size by this")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for label, departures, touches in SIZES:
+        for label, full_departures, full_touches in SIZES:
+            departures, touches = round(full_departures * args.scale), round(full_touches * args.scale)
             ours = Path(folder) / f"sendoff-{departures}-{touches}.json"
             seed_sendoff(ours, departures, touches)
             ms, stall = asyncio.run(measure_sendoff(ours, args.answers))
             plain = Path(folder) / f"tinydb-{departures}-{touches}.json"
             seed_tinydb(plain, departures, touches)
             tiny_answers = args.answers if departures + touches < 50_000 else max(10, args.answers // 10)
-            rows.append((label, ms, stall, measure_tinydb(plain, tiny_answers)))
+            shown = label if args.scale == 1 else f"{departures} dep + {touches} touches"
+            rows.append((shown, ms, stall, measure_tinydb(plain, tiny_answers)))
     base_ours, base_tiny = rows[0][1], rows[0][3]
     print(f"{'stored':<24} {'sendoff ms':>10} {'x empty':>8} {'loop stall ms':>14} {'TinyDB ms':>10} {'x empty':>8}")
     for label, ms, stall, tiny in rows:

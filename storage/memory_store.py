@@ -8,11 +8,11 @@ on. Beside the text sits a small dict of the table's indexed fields.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from storage import INDEXED, LOOKUP, TABLES, UNIQUE, Equal, Predicate, Record, Store, StoreError
+from storage.contract import INDEXED, LOOKUP, TABLES, UNIQUE, Equal, Predicate, Record, Store, StoreError
 
 # One pending write: (table, id, JSON text or None for a deletion).
 Write = tuple[str, int, str | None]
@@ -52,12 +52,12 @@ class MemoryStore(Store):
             self._undo = []
         self._committed()
 
-    def _insert(self, table: str, record: Record) -> Record:
-        record = {**record, "id": self._next_id[table]}
-        self._put(table, record)
-        return record
+    def _insert(self, table: str, record: Mapping[str, Any]) -> Record:
+        stored = {**record, "id": self._next_id[table]}
+        self._put(table, stored)
+        return stored
 
-    def _put(self, table: str, record: Record) -> None:
+    def _put(self, table: str, record: Mapping[str, Any]) -> None:
         record_id = int(record["id"])
         self._write((table, record_id, json.dumps(record, ensure_ascii=False, separators=(",", ":"))))
 

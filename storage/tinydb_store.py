@@ -22,6 +22,7 @@ crash can corrupt it, and the cost grows with the data (hundreds of ms at
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import threading
@@ -32,7 +33,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from storage import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError
+from storage.contract import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError
 from storage.memory_store import MemoryStore, Write
 
 META = "meta"
@@ -145,7 +146,7 @@ class TinyDBStore(MemoryStore):
             raise
 
     # -- start-up ---------------------------------------------------------------
-    def _take_lock(self):  # noqa: ANN202 - a text file handle
+    def _take_lock(self) -> io.TextIOWrapper:
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
         handle = os.fdopen(fd, "r+")
         try:
@@ -161,7 +162,9 @@ class TinyDBStore(MemoryStore):
     def _load_snapshot(self) -> int:
         db = TinyDB(str(self.path), storage=AtomicJSONStorage)
         try:
-            meta = db.table(META).get(doc_id=1) or {}
+            found = db.table(META).get(doc_id=1)
+            # get() is typed to return a list too (for doc_ids=): a document is a dict.
+            meta: dict[str, Any] = found if isinstance(found, dict) else {}
             schema = meta.get("schema", SCHEMA_VERSION)
             if schema != SCHEMA_VERSION:
                 raise StoreCorruptError(
@@ -216,7 +219,7 @@ class TinyDBStore(MemoryStore):
                 os.fsync(handle.fileno())
 
     @staticmethod
-    def _open_journal(path: Path):  # noqa: ANN205 - a binary file handle
+    def _open_journal(path: Path) -> io.BufferedWriter:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         return os.fdopen(fd, "ab")
 

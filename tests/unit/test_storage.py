@@ -10,15 +10,58 @@ from tinydb import TinyDB
 
 from storage import StoreCorruptError, StoreError
 from storage.memory_store import MemoryStore
+from storage.records import (
+    Approval,
+    AuditEvent,
+    Channel,
+    Item,
+    NewDeparture,
+    NewTouch,
+    Reminder,
+    Source,
+    Status,
+    TouchKind,
+    TouchStatus,
+)
 from storage.tinydb_store import TinyDBStore
 
 
-def departure(name="Acme", status="interviewing", am="ann"):
-    return {"client": name, "client_key": name.lower(), "status": status, "am": am, "updated_at": "2026-11-25"}
+def departure(name: str = "Acme", status: Status = Status.INTERVIEWING, am: str = "ann") -> NewDeparture:
+    at = "2026-11-25T10:00:00.000Z"
+    return {
+        "client": name,
+        "client_key": name.lower(),
+        "am": am,
+        "source": Source.CONSOLE,
+        "status": status,
+        "context": None,
+        "created_at": at,
+        "updated_at": at,
+        "interview": {"answers": {}, "trail": [], "parked": [], "editing": None},
+        "history": [{"at": at, "by": am, "event": AuditEvent.STATUS, "from": None, "to": status}],
+        "opted_out": False,
+    }
 
 
-def touch(key, due="2026-12-01T08:00:00Z", status="pending", departure_id=1):
-    return {"key": key, "departure_id": departure_id, "status": status, "due_at": due, "kind": "check_in"}
+def touch(
+    key: str,
+    due: str = "2026-12-01T08:00:00Z",
+    status: TouchStatus = TouchStatus.PENDING,
+    departure_id: int | None = 1,
+) -> NewTouch:
+    return {
+        "key": key,
+        "departure_id": departure_id,
+        "kind": TouchKind.CHECK_IN,
+        "channel": Channel.EMAIL,
+        "recipient": "pat@acme.example",
+        "due_at": due,
+        "latest_at": "2027-12-31T23:00:00Z",
+        "zone": "Europe/Berlin",
+        "payload": {},
+        "status": status,
+        "attempts": 0,
+    }
 
 
 @pytest.fixture(params=["memory", "tinydb"])
@@ -35,10 +78,10 @@ def test_departures_are_stored_found_and_copied(store):
     saved = store.insert_departure(departure())
     assert saved["id"] == 1
     fetched = store.get_departure(1)
-    fetched["status"] = "mutated"
-    assert store.get_departure(1)["status"] == "interviewing"
-    store.insert_departure(departure("Beta", status="departed", am="bob"))
-    assert [d["client"] for d in store.find_departures(statuses=["interviewing"])] == ["Acme"]
+    fetched["client"] = "mutated"
+    assert store.get_departure(1)["client"] == "Acme"
+    store.insert_departure(departure("Beta", status=Status.DEPARTED, am="bob"))
+    assert [d["client"] for d in store.find_departures(statuses=[Status.INTERVIEWING])] == ["Acme"]
     assert [d["client"] for d in store.find_departures(am="bob")] == ["Beta"]
     assert [d["client"] for d in store.find_departures(client_key="acme")] == ["Acme"]
     assert [d["client"] for d in store.find_departures(client_prefix="be")] == ["Beta"]
@@ -49,15 +92,15 @@ def test_lookups_follow_changes_and_deletions(store):
     store.insert_departure(departure())
     store.insert_departure(departure("Beta", am="bob"))
     moved = store.get_departure(1)
-    moved.update(status="departed", am="bob")
+    moved.update(status=Status.DEPARTED, am="bob")
     store.save_departure(moved)
-    assert store.find_departures(statuses=["interviewing"], am="ann") == []
+    assert store.find_departures(statuses=[Status.INTERVIEWING], am="ann") == []
     assert [d["client"] for d in store.find_departures(am="bob")] == ["Acme", "Beta"]
-    assert [d["client"] for d in store.find_departures(am="bob", statuses=["departed", "saving"])] == ["Acme"]
+    assert [d["client"] for d in store.find_departures(am="bob", statuses=[Status.DEPARTED, Status.SAVING])] == ["Acme"]
     store.put_touch(touch("t1", departure_id=1))
-    store.put_touch(touch("t2", departure_id=2, status="sent"))
-    assert [t["key"] for t in store.find_touches(departure_id=2, statuses=["sent"])] == ["t2"]
-    assert store.find_touches(departure_id=2, statuses=["pending"]) == []
+    store.put_touch(touch("t2", departure_id=2, status=TouchStatus.SENT))
+    assert [t["key"] for t in store.find_touches(departure_id=2, statuses=[TouchStatus.SENT])] == ["t2"]
+    assert store.find_touches(departure_id=2, statuses=[TouchStatus.PENDING]) == []
     store.forget_event("never-seen")  # forgetting what was never remembered is fine
     assert store.remember_event("E", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
     store.forget_event("E")
@@ -75,14 +118,14 @@ def test_due_touches_come_earliest_first(store):
     store.put_touch(touch("b", due="2026-12-03T08:00:00Z"))
     store.put_touch(touch("a", due="2026-12-01T08:00:00Z"))
     store.put_touch(touch("c", due="2027-01-01T08:00:00Z"))
-    due = store.find_touches(statuses=["pending"], due_before="2026-12-31T00:00:00Z")
+    due = store.find_touches(statuses=[TouchStatus.PENDING], due_before="2026-12-31T00:00:00Z")
     assert [t["key"] for t in due] == ["a", "b"]
 
 
 def test_a_touch_is_claimed_once(store):
     saved = store.put_touch(touch("x"))
-    assert store.claim_touch(saved["id"], "pending", "sending")["status"] == "sending"
-    assert store.claim_touch(saved["id"], "pending", "sending") is None
+    assert store.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING)["status"] == TouchStatus.SENDING
+    assert store.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING) is None
 
 
 def test_event_ids_are_remembered_and_old_ones_pruned(store):
@@ -97,11 +140,67 @@ def test_a_failed_batch_leaves_nothing_behind(store):
     with pytest.raises(RuntimeError), store.batch():
         store.put_touch(touch("one"))
         record = store.get_departure(1)
-        record["status"] = "saving"
+        record["status"] = Status.SAVING
         store.save_departure(record)
         raise RuntimeError("boom")
     assert store.find_touches() == []
-    assert store.get_departure(1)["status"] == "interviewing"
+    assert store.get_departure(1)["status"] == Status.INTERVIEWING
+
+
+def test_records_read_back_carry_their_enums(store):
+    record = departure()
+    record["email_approval"] = Approval.ALWAYS
+    inserted = store.insert_departure(record)
+    reminder = touch("r")
+    reminder["payload"] = {"what": Item.SAVE_DEADLINE, "why": Reminder.UNSIGNED, "number": 1}
+    put = store.put_touch(reminder)
+    replaced = store.put_touch(reminder)
+    claimed = store.claim_touch(put["id"], TouchStatus.PENDING, TouchStatus.SENDING, attempts=1)
+    for found in (inserted, store.get_departure(1), *store.find_departures(statuses=[Status.INTERVIEWING])):
+        assert_departure_enums(found)
+    for found in (put, replaced, claimed, store.get_touch(put["id"]), store.touch_by_key("r"), *store.find_touches()):
+        assert_touch_enums(found)
+    assert claimed["status"] is TouchStatus.SENDING and store.get_touch(put["id"])["attempts"] == 1
+
+
+def assert_departure_enums(found):
+    assert isinstance(found["status"], Status) and isinstance(found["source"], Source)
+    assert isinstance(found["email_approval"], Approval)
+    assert isinstance(found["history"][0]["event"], AuditEvent)
+
+
+def assert_touch_enums(found):
+    assert isinstance(found["status"], TouchStatus)
+    assert isinstance(found["kind"], TouchKind) and isinstance(found["channel"], Channel)
+    assert isinstance(found["payload"]["what"], Item) and isinstance(found["payload"]["why"], Reminder)
+
+
+def test_plain_strings_and_enum_members_find_the_same_records(store):
+    # The lookup index is keyed by the strings read back from JSON; a member
+    # must hash and compare as its value to find them.
+    assert hash(Status.LEAVING) == hash("leaving") and {"leaving": 1}[Status.LEAVING] == 1
+    store.insert_departure(departure(status=Status.LEAVING))
+    store.put_touch(touch("t"))
+    assert store.find_departures(statuses=["leaving"]) == store.find_departures(statuses=[Status.LEAVING]) != []
+    assert store.find_touches(statuses=["pending"]) == store.find_touches(statuses=[TouchStatus.PENDING]) != []
+    assert store.claim_touch(1, "pending", "sending")["status"] is TouchStatus.SENDING
+
+
+def test_a_record_that_could_not_be_read_back_is_refused_before_it_is_stored(store):
+    with pytest.raises(ValueError, match="'lost'"):
+        store.insert_departure({**departure(), "status": "lost"})
+    assert store.count_departures() == 0
+    saved = store.insert_departure(departure())
+    with pytest.raises(ValueError):
+        store.save_departure({**saved, "source": "fax"})
+    with pytest.raises(KeyError):
+        store.put_touch({k: v for k, v in touch("t").items() if k != "kind"})
+    assert store.count_touches() == 0
+    store.put_touch(touch("t"))
+    with pytest.raises(ValueError):
+        store.claim_touch(1, TouchStatus.PENDING, "posted")
+    assert store.get_departure(1)["source"] is Source.CONSOLE
+    assert store.get_touch(1)["status"] is TouchStatus.PENDING
 
 
 # -- the file backend -----------------------------------------------------------------
@@ -125,14 +224,45 @@ def test_everything_survives_a_reopen_and_the_file_is_tinydb(tmp_path):
     reopened.close()
 
 
+def test_enums_come_back_after_a_reopen_and_the_files_hold_plain_strings(tmp_path):
+    path = tmp_path / "sendoff.json"
+    store = TinyDBStore(path)
+    store.insert_departure(departure())
+    store.put_touch(touch("k"))
+    journal = store._journal_path.read_text()
+    assert '"status":"interviewing"' in journal and '"kind":"check_in"' in journal
+    assert "Status." not in journal and "TouchKind." not in journal
+    store._lock_handle.close()  # the process "dies": the records live only in the journal
+    from_journal = TinyDBStore(path)
+    assert isinstance(from_journal.get_departure(1)["status"], Status)
+    assert isinstance(from_journal.touch_by_key("k")["kind"], TouchKind)
+    from_journal.close()
+    snapshot = path.read_text()
+    assert '"status":"interviewing"' in snapshot and "Status." not in snapshot
+    assert not list(tmp_path.glob("sendoff.json.journal-*"))
+    from_snapshot = TinyDBStore(path)
+    assert isinstance(from_snapshot.get_departure(1)["status"], Status)
+    assert isinstance(from_snapshot.find_touches(statuses=["pending"])[0]["status"], TouchStatus)
+    from_snapshot.close()
+
+
+def test_a_stored_record_that_is_no_longer_valid_is_named(tmp_path):
+    path = tmp_path / "sendoff.json"
+    path.write_text(json.dumps({"departures": {"1": {**departure(), "status": "lost"}}}))
+    store = TinyDBStore(path)
+    with pytest.raises(StoreCorruptError, match="departures record 1"):
+        store.get_departure(1)
+    store.close()
+
+
 CRASHER = textwrap.dedent(
     """
-    import os, signal, sys
+    import json, os, signal, sys
     from storage.tinydb_store import TinyDBStore
     store = TinyDBStore(sys.argv[1], compact_at_bytes=int(sys.argv[2]))
+    template = json.loads(sys.argv[4])
     for n in range(int(sys.argv[3])):
-        store.insert_departure({"client": f"c{n}", "client_key": f"c{n}", "status": "interviewing",
-                                "am": "ann", "updated_at": "t", "pad": "x" * 500})
+        store.insert_departure({**template, "client": f"c{n}", "client_key": f"c{n}", "pad": "x" * 500})
     print("written", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
     """
@@ -143,12 +273,16 @@ CRASHER = textwrap.dedent(
 def test_a_killed_writer_loses_no_acknowledged_write(tmp_path, compact_at):
     path = tmp_path / "sendoff.json"
     result = subprocess.run(
-        [sys.executable, "-c", CRASHER, str(path), str(compact_at), "200"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", CRASHER, str(path), str(compact_at), "200", json.dumps(departure())],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == -signal.SIGKILL and "written" in result.stdout, result.stderr
     store = TinyDBStore(path)
     assert store.count_departures() == 200
     assert store.get_departure(200)["client"] == "c199"
+    assert isinstance(store.get_departure(200)["status"], Status)
     store.close()
 
 

@@ -1,0 +1,246 @@
+"""The Store contract that bot/ relies on, and what every backend shares.
+
+Records cross this contract typed (``storage.records``): statuses, kinds and
+channels are StrEnums going in and coming out. Underneath, a backend holds
+plain JSON documents: a StrEnum member is a ``str``, so ``json.dumps`` writes
+its value and an index keyed by the stored string matches a lookup by the
+member (equal, and of equal hash). The store interprets nothing beyond the few
+fields it indexes (see ``INDEXED``); bot/ owns the meaning of every field.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+from storage.records import (
+    Departure,
+    NewDeparture,
+    NewTouch,
+    Status,
+    Touch,
+    TouchStatus,
+    departure_from,
+    touch_from,
+)
+
+SCHEMA_VERSION = 1
+
+DEPARTURES = "departures"
+TOUCHES = "touches"
+EVENTS = "events"
+TABLES = (DEPARTURES, TOUCHES, EVENTS)
+
+# Fields kept in memory beside each record so that lists and lookups never
+# have to parse every stored document.
+INDEXED: dict[str, tuple[str, ...]] = {
+    DEPARTURES: ("client_key", "status", "am", "updated_at"),
+    TOUCHES: ("key", "departure_id", "status", "due_at", "kind"),
+    EVENTS: ("key", "at"),
+}
+
+# Fields whose value is unique within their table, looked up through a dict.
+UNIQUE: dict[str, str] = {TOUCHES: "key", EVENTS: "key"}
+
+# Indexed fields also kept as value -> ids, so that a filter on them reads only the matches.
+LOOKUP: dict[str, tuple[str, ...]] = {DEPARTURES: ("client_key", "am", "status"), TOUCHES: ("departure_id", "status")}
+
+# A filter's exact values per looked-up field: one value, or a set of any-of values.
+Equal = dict[str, Any]
+
+# A document as a backend holds it: JSON-able, enums as their plain strings.
+# Code that has not moved to the typed records still imports it from storage.
+Record = dict[str, Any]
+# Called with a record's indexed fields (see INDEXED), never the whole document.
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class StoreError(Exception):
+    """The store cannot be used; the message says what to do."""
+
+
+class StoreCorruptError(StoreError):
+    """A data file cannot be read. It is left exactly as it was found."""
+
+
+_T = TypeVar("_T")
+
+
+def _restore(convert: Callable[[Record], _T], table: str, raw: Record) -> _T:
+    try:
+        return convert(raw)
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        # A stored record that is no longer a valid one: say which, rather
+        # than fail somewhere above with a bare KeyError.
+        raise StoreCorruptError(
+            f"{table} record {raw.get('id')} in the store is not a valid record ({err!r}). "
+            f"Restore the data from a backup, or correct that record."
+        ) from err
+
+
+class Store(ABC):
+    """The repository contract that bot/ relies on.
+
+    Every write is durable when the call returns. ``batch()`` groups writes so
+    that either all of them or none survive a crash. A record handed in is
+    checked with the same converter that reads it back, so a value that could
+    not be read (an unknown status, a missing kind) is refused before it is
+    stored rather than found on every later read. Reads return fresh copies
+    with their enums restored; an insert returns what it was given plus its id.
+    """
+
+    # -- departures ---------------------------------------------------------
+    def insert_departure(self, record: NewDeparture) -> Departure:
+        checked = departure_from({**record})
+        return departure_from(self._insert(DEPARTURES, checked))
+
+    def save_departure(self, record: Departure) -> None:
+        self._put(DEPARTURES, departure_from({**record}))
+
+    def get_departure(self, departure_id: int) -> Departure | None:
+        raw = self._get(DEPARTURES, departure_id)
+        return None if raw is None else _restore(departure_from, DEPARTURES, raw)
+
+    def find_departures(
+        self,
+        *,
+        client_key: str | None = None,
+        client_prefix: str | None = None,
+        statuses: Iterable[Status] | None = None,
+        am: str | None = None,
+    ) -> list[Departure]:
+        """Departures matching every given filter, oldest first."""
+        equal: Equal = {"client_key": client_key, "status": set(statuses) if statuses is not None else None, "am": am}
+        found = self._select(
+            DEPARTURES,
+            lambda f: client_prefix is None or f["client_key"].startswith(client_prefix),
+            {k: v for k, v in equal.items() if v is not None},
+        )
+        return [_restore(departure_from, DEPARTURES, raw) for raw in found]
+
+    def count_departures(self) -> int:
+        return self._count(DEPARTURES)
+
+    # -- touches ------------------------------------------------------------
+    def put_touch(self, record: NewTouch | Touch) -> Touch:
+        """Insert a touch, or replace the one with the same unique ``key``."""
+        checked = touch_from({**record})
+        existing = self._id_for_key(TOUCHES, checked["key"])
+        if existing is None:
+            return touch_from(self._insert(TOUCHES, checked))
+        checked["id"] = existing
+        self._put(TOUCHES, checked)
+        return checked
+
+    def save_touch(self, record: Touch) -> None:
+        self._put(TOUCHES, touch_from({**record}))
+
+    def get_touch(self, touch_id: int) -> Touch | None:
+        raw = self._get(TOUCHES, touch_id)
+        return None if raw is None else _restore(touch_from, TOUCHES, raw)
+
+    def touch_by_key(self, key: str) -> Touch | None:
+        found = self._id_for_key(TOUCHES, key)
+        return None if found is None else self.get_touch(found)
+
+    def find_touches(
+        self,
+        *,
+        departure_id: int | None = None,
+        statuses: Iterable[TouchStatus] | None = None,
+        due_before: str | None = None,
+    ) -> list[Touch]:
+        """Touches matching every filter, earliest due first.
+
+        ``due_before`` compares ISO-8601 UTC strings, which sort as times do.
+        """
+        equal: Equal = {"departure_id": departure_id, "status": set(statuses) if statuses is not None else None}
+        found = self._select(
+            TOUCHES,
+            lambda f: due_before is None or (f["due_at"] or "") <= due_before,
+            {k: v for k, v in equal.items() if v is not None},
+        )
+        found.sort(key=lambda t: (t.get("due_at") or "", t["id"]))
+        return [_restore(touch_from, TOUCHES, raw) for raw in found]
+
+    def count_touches(self) -> int:
+        return self._count(TOUCHES)
+
+    def claim_touch(self, touch_id: int, expected: TouchStatus, new: TouchStatus, **changes: Any) -> Touch | None:
+        """Move a touch from ``expected`` to ``new`` status, durably, or do nothing.
+
+        Returns the updated touch, or None when it was not in ``expected``:
+        the dispatcher claims a touch before sending so that it goes at most once.
+        """
+        touch = self.get_touch(touch_id)
+        if touch is None or touch["status"] != expected:
+            return None
+        claimed = touch_from({**touch, **changes, "status": new})
+        self._put(TOUCHES, claimed)
+        return claimed
+
+    # -- processed events ---------------------------------------------------
+    def remember_event(self, key: str, at: str, forget_before: str) -> bool:
+        """Record an event id; False when it was seen already.
+
+        Ids older than ``forget_before`` are dropped in the same write.
+        """
+        if self._id_for_key(EVENTS, key) is not None:
+            return False
+        stale = self._ids_where(EVENTS, lambda f: f["at"] < forget_before)
+        with self.batch():
+            for event_id in stale:
+                self._delete(EVENTS, event_id)
+            self._insert(EVENTS, {"key": key, "at": at})
+        return True
+
+    def forget_event(self, key: str) -> None:
+        """Drop an event id, so that a retry of an event whose handling failed is handled."""
+        event_id = self._id_for_key(EVENTS, key)
+        if event_id is not None:
+            self._delete(EVENTS, event_id)
+
+    # -- backend hooks --------------------------------------------------------
+    # Generic over tables, so they take and give plain documents; the typed
+    # methods above convert on the way in and out.
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the writes made inside the block into one atomic write."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release the store; it is unusable afterwards."""
+
+    @abstractmethod
+    def _insert(self, table: str, record: Mapping[str, Any]) -> Record:
+        """Store a new record under a fresh id and return it with that id."""
+
+    @abstractmethod
+    def _put(self, table: str, record: Mapping[str, Any]) -> None:
+        """Store ``record`` under its own ``id``, replacing what was there."""
+
+    @abstractmethod
+    def _delete(self, table: str, record_id: int) -> None:
+        """Remove a record; removing a missing one is not an error."""
+
+    @abstractmethod
+    def _get(self, table: str, record_id: int) -> Record | None:
+        """A fresh copy of one record, or None."""
+
+    @abstractmethod
+    def _ids_where(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[int]:
+        """Ids whose indexed fields hold the ``equal`` values and satisfy ``predicate``, in id order."""
+
+    @abstractmethod
+    def _id_for_key(self, table: str, key: str) -> int | None:
+        """The id of the record whose unique field (see UNIQUE) is ``key``."""
+
+    @abstractmethod
+    def _select(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[Record]:
+        """Fresh copies of the records ``_ids_where`` names, in id order."""
+
+    @abstractmethod
+    def _count(self, table: str) -> int:
+        """How many records ``table`` holds."""
