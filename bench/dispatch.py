@@ -33,8 +33,11 @@ from aiosmtpd.smtp import SMTP
 
 from bot.app import build_core
 from bot.clock import ManualClock
-from bot.playbook import EMAIL, new_touch
+from bot.dispatcher import Outcome
+from bot.notify import LogNotifier
+from bot.playbook import new_touch
 from bot.settings import Settings
+from storage.records import Channel, Source, TouchKind
 
 NOW = datetime(2026, 11, 25, 9, tzinfo=UTC)
 
@@ -76,14 +79,14 @@ async def sendoff_run(port: int, count: int, folder: Path) -> tuple[float, float
                         smtp_port=port, smtp_security="none", mail_from="Team <team@agency.example>",
                         smtp_per_second=0, smtp_per_day=0)  # fmt: skip
     clock = ManualClock(NOW)
-    core = build_core(settings, clock=clock)
+    core = build_core(settings, LogNotifier(), clock=clock)
     with core.store.batch():
         for n in range(count):
             address = f"c{n}@example.com"
             prefill = {"contact_name": f"Contact {n}", "contact_email": address, "topics": "SEO"}
-            record = core.departures.start(f"Client {n}", am="ann", source="bench", prefill=prefill).departure
-            touch = new_touch(f"{record['id']}:check_in:+30d", record["id"], "check_in", EMAIL, address, NOW,
-                              NOW + timedelta(days=14), "Europe/Berlin", {})  # fmt: skip
+            record = core.departures.start(f"Client {n}", am="ann", source=Source.CONSOLE, prefill=prefill).departure
+            touch = new_touch(f"{record['id']}:check_in:+30d", record["id"], TouchKind.CHECK_IN, Channel.EMAIL, address,
+                              NOW, NOW + timedelta(days=14), "Europe/Berlin", {})  # fmt: skip
             core.store.put_touch(touch)
     worst = 0.0
     done = asyncio.Event()
@@ -102,7 +105,7 @@ async def sendoff_run(port: int, count: int, folder: Path) -> tuple[float, float
     elapsed = time.perf_counter() - started
     done.set()
     await watcher
-    sent = sum(s.outcome == "sent" for s in settled)
+    sent = sum(s.outcome == Outcome.SENT for s in settled)
     core.close()
     return elapsed, worst, sent
 

@@ -239,10 +239,10 @@ def parse_money(raw: str, default_currency: str) -> tuple[Decimal, str]:
         if text.startswith(symbol) or text.endswith(symbol):
             currency, text = code, text.removeprefix(symbol).removesuffix(symbol).strip()
             break
-    code = re.fullmatch(r"([A-Za-z]{3})\s*(.+)|(.+?)\s*([A-Za-z]{3})", text)
-    if currency is None and code:
-        currency = (code.group(1) or code.group(4)).upper()
-        text = (code.group(2) or code.group(3)).strip()
+    coded = re.fullmatch(r"([A-Za-z]{3})\s*(.+)|(.+?)\s*([A-Za-z]{3})", text)
+    if currency is None and coded:
+        currency = (coded.group(1) or coded.group(4)).upper()
+        text = (coded.group(2) or coded.group(3)).strip()
     if text.startswith("-"):
         raise AnswerError("An amount cannot be negative.")
     number = _normalise_number(text)

@@ -1,20 +1,23 @@
-"""The composition root: builds the parts from the settings and hands them out."""
+"""The composition root: builds the parts from the settings and hands them out.
+
+Each transport hands in its own notifier (Slack posts, the console prints,
+``sendoff report`` logs), so every part is complete when it is built.
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
 from bot.departures import Departures
-from bot.dispatcher import Dispatcher, Notice, RateCap
+from bot.dispatcher import Dispatcher
 from bot.mailer import Composer, make_sender
+from bot.notify import Notifier
+from bot.pacing import RateCap
 from bot.playbook import Playbook
 from bot.settings import Settings
 from prompts import Prompts, load_prompts
 from storage import Store, open_store
-
-log = logging.getLogger("sendoff")
 
 SMTP_LANES = 2
 
@@ -35,8 +38,12 @@ class Core:
         self.store.close()
 
 
-def build_core(settings: Settings, *, clock: Clock | None = None, store: Store | None = None) -> Core:
-    """Load the prompts first: a broken prompt file must not leave a store open."""
+def build_core(settings: Settings, notifier: Notifier, *, clock: Clock | None = None, store: Store | None = None,
+               rate: RateCap | None = None) -> Core:  # fmt: skip
+    """Load the prompts first: a broken prompt file must not leave a store open.
+
+    ``rate``: the email caps, for tests; by default the SMTP account's from the settings.
+    """
     prompts = load_prompts(settings.prompts_dir)
     clock = clock or SystemClock()
     store = store if store is not None else open_store(settings.db_path)
@@ -46,14 +53,10 @@ def build_core(settings: Settings, *, clock: Clock | None = None, store: Store |
     playbook = Playbook(departures, store, clock, team_zone=settings.timezone)
     departures.watchers.append(playbook.on_change)
     # The cap protects an SMTP account's limits; the outbox folder has none.
-    rate = RateCap(settings.smtp_per_second, settings.smtp_per_day) if settings.smtp_host else None
+    if rate is None and settings.smtp_host:
+        rate = RateCap(settings.smtp_per_second, settings.smtp_per_day)
     # Two SMTP connections: one composes the next email while the other waits for the server.
-    senders = [make_sender(settings) for _ in range(SMTP_LANES if settings.smtp_host else 1)]
-    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock), senders, _log_notice,
+    lanes = [make_sender(settings, prompts.messages) for _ in range(SMTP_LANES if settings.smtp_host else 1)]
+    dispatcher = Dispatcher(departures, store, clock, Composer(settings, clock, prompts), lanes, notifier,
                             playbook=playbook, rate=rate)  # fmt: skip
     return Core(settings, store, prompts, clock, departures, playbook, dispatcher)
-
-
-async def _log_notice(notice: Notice) -> None:
-    """Until a transport takes over the notices (the console prints them, Slack DMs them)."""
-    log.info("notice for %s: %s", notice.recipient, notice.text)

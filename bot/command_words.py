@@ -8,7 +8,7 @@ from dataclasses import dataclass
 # Words after /departure that are commands rather than a client's name.
 SUBCOMMANDS = frozenset(
     {"help", "list", "report", "status", "optout", "forget", "wonback", "retained", "departed",
-     "edit", "resume", "start", "paid", "signed"}
+     "edit", "resume", "start", "paid", "signed", "touches"}
 )  # fmt: skip
 
 
@@ -30,6 +30,16 @@ def parse_departure(text: str) -> Command:
     if word.lower() in SUBCOMMANDS:
         return Command(word.lower(), rest.strip())
     return Command("start", text)
+
+
+def parse_console(line: str) -> Command | None:
+    """A console line that starts with ``/``: the command it names; None for an answer."""
+    text = line.strip()
+    if not text.startswith("/"):
+        return None
+    word, _, rest = text[1:].partition(" ")
+    word = word.lower()
+    return parse_departure(rest) if word == "departure" else Command(word, rest.strip())
 
 
 def split_edit_argument(argument: str) -> tuple[str, str]:

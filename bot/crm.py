@@ -36,22 +36,22 @@ class CrmDeparture:
 def read_crm_departure(data: Any, prompts: Prompts, ctx: Context) -> CrmDeparture:
     if not isinstance(data, dict):
         raise CrmError("the body must be a JSON object")
-    client = _string(data, "client", required=True)
+    client = _required(data, "client")
     try:
         client = parse_client_name(client)
     except AnswerError as err:
         raise CrmError(f"client: {err}") from None
     try:
-        am_email = parse_email(_string(data, "account_manager_email", required=True))
+        am_email = parse_email(_required(data, "account_manager_email"))
     except AnswerError as err:
         raise CrmError(f"account_manager_email: {err}") from None
-    event_id = _string(data, "event_id", required=False, allow_number=True)
+    event_id = _string(data, "event_id", allow_number=True)
     if event_id is not None and len(event_id) > MAX_EVENT_ID:
         raise CrmError(f"event_id is longer than {MAX_EVENT_ID} characters")
     prefill: dict[str, Any] = {}
     notes: list[str] = []
     for name, role in PREFILLED.items():
-        raw = _string(data, name, required=False, allow_number=name == "mrr")
+        raw = _string(data, name, allow_number=name == "mrr")
         question = prompts.script.by_role(role)
         if raw is None or question is None:
             continue
@@ -61,15 +61,20 @@ def read_crm_departure(data: Any, prompts: Prompts, ctx: Context) -> CrmDepartur
             if name != "reason":
                 raise CrmError(f"{name}: {err}") from None
             # A reason in the CRM's own words is kept for the AM, who then picks the category.
-            notes.append(f"Reason given by the CRM: {neutralise(raw)[:MAX_REASON]}")
+            notes.append(prompts.messages.render("crm_reason", reason=neutralise(raw)[:MAX_REASON]))
     return CrmDeparture(client, am_email, event_id, prefill, "\n".join(notes) or None)
 
 
-def _string(data: dict, name: str, *, required: bool, allow_number: bool = False) -> str | None:
+def _required(data: dict[str, Any], name: str) -> str:
+    value = _string(data, name)
+    if value is None:
+        raise CrmError(f"{name} is required")
+    return value
+
+
+def _string(data: dict[str, Any], name: str, *, allow_number: bool = False) -> str | None:
     value = data.get(name)
     if value is None or value == "":
-        if required:
-            raise CrmError(f"{name} is required")
         return None
     if allow_number and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

@@ -14,28 +14,29 @@ from typing import Any
 from bot.answers import AnswerError, Context, Parsed, display_value, parse_answer
 from bot.countries import country_time_zones
 from prompts import Condition, Question, Script, Stage
+from storage.records import Answer, InterviewData, NewDeparture
 
 
 @dataclass
 class InterviewState:
     """The stored form: plain data, so it round-trips through the store."""
 
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
     trail: list[str] = field(default_factory=list)  # question ids in the order first answered
     parked: list[str] = field(default_factory=list)  # stage ids put off with "later"
     editing: str | None = None  # a question being asked again (back or edit)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> InterviewState:
-        data = record.get("interview") or {}
+    def from_record(cls, record: NewDeparture) -> InterviewState:
+        data = record["interview"]
         return cls(
-            answers=dict(data.get("answers", {})),
-            trail=list(data.get("trail", [])),
-            parked=list(data.get("parked", [])),
-            editing=data.get("editing"),
+            answers=dict(data["answers"]),
+            trail=list(data["trail"]),
+            parked=list(data["parked"]),
+            editing=data["editing"],
         )
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> InterviewData:
         return {"answers": self.answers, "trail": self.trail, "parked": self.parked, "editing": self.editing}
 
     def values(self) -> dict[str, Any]:
@@ -70,7 +71,7 @@ class Interview:
             chosen = value if isinstance(value, list) else [value]
             return any(v in condition.value for v in chosen)
         if condition.test == "equals":
-            return value == condition.value
+            return bool(value == condition.value)
         if condition.test == "many_time_zones":
             return (len(country_time_zones(value)) > 1) == bool(condition.value)
         return False
@@ -97,6 +98,14 @@ class Interview:
             return True
         option = question.option(answer.get("value")) if isinstance(answer.get("value"), str) else None
         return not (option and option.pause)
+
+    def value_of(self, state: InterviewState, role: str) -> Any:
+        """The answer to the question playing ``role``, if that question applies; else None."""
+        question = self.script.by_role(role)
+        if question is None or not self.applies(question, state):
+            return None
+        answer = state.answers.get(question.id)
+        return None if answer is None else answer.get("value")
 
     def applicable(self, state: InterviewState) -> list[Question]:
         return [q for q in self.script.questions() if self.applies(q, state)]

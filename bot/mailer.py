@@ -2,7 +2,9 @@
 
 Templates live in prompts/email (a company's own in SENDOFF_PROMPTS/email):
 ``<kind>.txt.j2`` and ``<kind>.html.j2``, values autoescaped in HTML, and
-the subjects in ``subjects.toml``. Header values are stripped of CR/LF.
+the subjects in ``subjects.toml``. They are rendered through the prompts'
+own template environment, so a company's template is found the same way as
+its report. Header values are stripped of CR/LF.
 """
 
 from __future__ import annotations
@@ -16,18 +18,38 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr, parsedate_to_datetime
 from pathlib import Path
+from typing import Protocol, TypedDict
 
 import aiosmtplib
-import jinja2
 
 from bot.answers import neutralise
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.unsubscribe import unsubscribe_link
-from prompts import DEFAULTS
-from storage import Record
+from prompts import DEFAULTS, Messages, Prompts
+from storage.records import NewDeparture, TouchKind, TouchPayload
 
 DEFAULT_FROM = "sendoff <sendoff@localhost>"
+
+
+class Envelope(TypedDict):
+    """What composing reads of a touch; a touch is one, and so is a win-back draft that was never planned."""
+
+    key: str
+    departure_id: int | None
+    kind: TouchKind
+    recipient: str
+    payload: TouchPayload
+
+
+class Sender(Protocol):
+    """One lane of sending: the outbox folder, or one SMTP connection."""
+
+    async def send(self, message: Message) -> str:
+        """Send ``message``; what happened, for the record. Raises SendError."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class SendError(Exception):
@@ -42,16 +64,11 @@ def _header(text: str) -> str:
 
 
 class Composer:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        folders = [str(settings.prompts_dir / "email")] if settings.prompts_dir else []
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([*folders, str(DEFAULTS / "email")]),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-            undefined=jinja2.StrictUndefined,
-        )
+    def __init__(self, settings: Settings, clock: Clock, prompts: Prompts) -> None:
+        self.prompts = prompts
         subjects = DEFAULTS / "email" / "subjects.toml"
         own = settings.prompts_dir / "email" / "subjects.toml" if settings.prompts_dir else None
-        self.subjects = tomllib.loads(subjects.read_text())
+        self.subjects: dict[str, str] = tomllib.loads(subjects.read_text())
         if own is not None and own.is_file():
             self.subjects.update(tomllib.loads(own.read_text()))
         self.sender = settings.mail_from or DEFAULT_FROM
@@ -60,7 +77,7 @@ class Composer:
         secret = settings.link_secret
         self.link = (settings.public_url, secret) if settings.public_url and secret else None
 
-    def compose(self, touch: Record, record: Record, values: dict[str, str],
+    def compose(self, touch: Envelope, record: NewDeparture, values: dict[str, str],
                 override: tuple[str, str] | None = None) -> Message:  # fmt: skip
         """``values``: client, contact_name, topics, holiday: plain text, escaped by the HTML template.
 
@@ -68,29 +85,36 @@ class Composer:
         Built with email.mime (headers are encoded once, when sent): four times faster than
         Message, whose every header is parsed as it is set, and the dispatcher composes each email.
         """
+        departure_id = touch["departure_id"]
+        if departure_id is None:
+            raise ValueError(f"{touch['key']}: an email to a client belongs to a departure")
         sender_name, sender_address = _split(self.sender)
         unsubscribe = sender_address
-        link = unsubscribe_link(*self.link, touch["departure_id"]) if self.link else ""
-        context = {**values, "sender": sender_name or sender_address, "unsubscribe": unsubscribe,
-                   "unsubscribe_url": link}  # fmt: skip
+        link = unsubscribe_link(*self.link, departure_id) if self.link else ""
+        context: dict[str, str] = {**values, "sender": sender_name or sender_address, "unsubscribe": unsubscribe,
+                                   "unsubscribe_url": link}  # fmt: skip
         message = MIMEMultipart("alternative")
         subject = self.subjects[touch["kind"]].format(client=values.get("client", ""),
                                                       holiday=values.get("holiday", ""))  # fmt: skip
-        message["Subject"] = Header(_header(override[0] if override else subject), "utf-8")
+        # typeshed allows only str here, but a Header is what encodes a non-ASCII subject (once, when sent)
+        message["Subject"] = Header(_header(override[0] if override else subject), "utf-8")  # type: ignore[assignment]
         message["From"] = _address(self.sender)
         message["To"] = formataddr((_header(values.get("contact_name") or ""), _header(touch["recipient"])), "utf-8")
         message["Reply-To"] = _address(record.get("am_email") or self.sender)
         # The moment it goes out by the bot's clock: the console's /advance shows when it would have gone.
         message["Date"] = format_datetime(self.clock.now())
         message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or "localhost")
-        mailto = f"<mailto:{unsubscribe}?subject=unsubscribe%20{touch['departure_id']}>"
+        mailto = f"<mailto:{unsubscribe}?subject=unsubscribe%20{departure_id}>"
         message["List-Unsubscribe"] = f"<{link}>, {mailto}" if link else mailto
         if link:
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058: mail apps' own button
         message["X-Sendoff-Touch"] = touch["key"]
-        template, extra = (touch["kind"], {}) if override is None else ("edited", {"text": override[1]})
-        message.attach(MIMEText(self.env.get_template(f"{template}.txt.j2").render(context, **extra), "plain", "utf-8"))
-        message.attach(MIMEText(self.env.get_template(f"{template}.html.j2").render(context, **extra), "html", "utf-8"))
+        template: str = touch["kind"] if override is None else "edited"
+        if override is not None:
+            context["text"] = override[1]
+        for extension, subtype in (("txt", "plain"), ("html", "html")):
+            body = self.prompts.render_template(f"email/{template}.{extension}.j2", **context)
+            message.attach(MIMEText(body, subtype, "utf-8"))
         return message
 
 
@@ -102,7 +126,9 @@ def plain_text(message: Message) -> str:
     """The text/plain part of a composed email, decoded."""
     for part in message.walk():
         if part.get_content_type() == "text/plain":
-            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload.decode(part.get_content_charset() or "utf-8")
     return ""
 
 
@@ -137,8 +163,9 @@ class Outbox:
 class SmtpSender:
     """aiosmtplib, with the security chosen explicitly; one connection reused while it lasts."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, messages: Messages) -> None:
         self.settings = settings
+        self.messages = messages
         self._client: aiosmtplib.SMTP | None = None
 
     async def _connected(self) -> aiosmtplib.SMTP:
@@ -165,14 +192,14 @@ class SmtpSender:
             errors, response = await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as err:
             codes = [r.code for r in err.recipients]
-            raise SendError(f"recipient refused: {err.recipients[0].message}", permanent=min(codes) >= 500,
-                            bounced=min(codes) >= 500) from None  # fmt: skip
+            refused = self.messages.render("smtp_refused", error=err.recipients[0].message)
+            raise SendError(refused, permanent=min(codes) >= 500, bounced=min(codes) >= 500) from None
         except aiosmtplib.SMTPResponseException as err:
             await self.close()
             raise SendError(f"{err.code} {err.message}", permanent=err.code >= 500) from None
         except (aiosmtplib.SMTPException, OSError) as err:
             await self.close()
-            raise SendError(f"connection: {err}", permanent=False) from None
+            raise SendError(self.messages.render("smtp_connection", error=err), permanent=False) from None
         return response
 
     async def close(self) -> None:
@@ -184,5 +211,5 @@ class SmtpSender:
                 client.close()
 
 
-def make_sender(settings: Settings) -> Outbox | SmtpSender:
-    return SmtpSender(settings) if settings.smtp_host else Outbox(settings.outbox_dir)
+def make_sender(settings: Settings, messages: Messages) -> Sender:
+    return SmtpSender(settings, messages) if settings.smtp_host else Outbox(settings.outbox_dir)

@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.answers import add_months
+from bot.clock import Clock, iso, parse_iso
+from bot.departures import Change, Departures
 from bot.workdays import (
     after_working_days,
     end_of_day,
@@ -23,18 +25,43 @@ from bot.workdays import (
     working_day_on_or_after,
     zone_for,
 )
-from bot.clock import Clock, iso, parse_iso
-from bot.departures import OPEN, Departures
 from prompts.cadence import Cadence, Repeat
-from storage import Record, Store
+from storage import Store
+from storage.records import (
+    CHANNEL,
+    OPEN,
+    Channel,
+    Departure,
+    Item,
+    NewDeparture,
+    NewTouch,
+    Reminder,
+    Status,
+    Touch,
+    TouchKind,
+    TouchPayload,
+    TouchStatus,
+)
 
-PENDING = "pending"
-AWAITING = "awaiting_approval"  # a client email shown to the AM as a draft: Send, Edit or Skip
-FINAL = ("sent", "failed", "skipped", "cancelled", "unknown")
-EMAIL, TEAM = "email", "team"
-CHANNEL = "channel"  # the recipient of a team touch meant for SENDOFF_CHANNEL
-CLIENT_KINDS = ("check_in", "greeting")
+__all__ = ["CHANNEL", "CLIENT_KINDS", "TEAM_GRACE", "Playbook", "am_or_channel", "new_touch"]
+
+CLIENT_KINDS = frozenset({TouchKind.CHECK_IN, TouchKind.GREETING})
 TEAM_GRACE = timedelta(days=7)
+# The dates the team is nudged about, and the days before (negative) or after each that a nudge goes.
+DEADLINES: tuple[tuple[Item, tuple[int, ...]], ...] = (
+    (Item.FINAL_PAYMENT_DUE, (-3, 0)),
+    (Item.DATA_RETURN, (0,)),
+    (Item.SUPPORT_END, (-7,)),
+    (Item.SAVE_DEADLINE, (0,)),
+)
+# Statuses in which the win-back nudge is planned: the client is gone, or going.
+LEFT = frozenset({Status.LEAVING, Status.DEPARTED})
+# Statuses in which an unsigned agreement still matters.
+UNSIGNED_MATTERS = frozenset({Status.SAVING, Status.LEAVING, Status.DEPARTED})
+# Reminders already sent or settled count towards the series; pending and cancelled ones do not.
+UNCOUNTED = frozenset({TouchStatus.PENDING, TouchStatus.CANCELLED})
+# Emails that have not gone yet: planned, or shown to the AM as a draft.
+NOT_YET_SENT = frozenset({TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL})
 
 
 class Playbook:
@@ -45,13 +72,17 @@ class Playbook:
         self.clock = clock
         self.team_zone = team_zone
         self.cadence = cadence or departures.prompts.cadence
+        self.words = departures.prompts.messages
 
     # -- what follows from the answers ---------------------------------------------------
-    def desired(self, record: Record, existing: list[Record] | None = None) -> list[Record]:
+    def desired(self, record: Departure, existing: list[Touch] | None = None) -> list[NewTouch]:
         """Every touch the departure calls for now; ``existing`` (its touches so far) numbers the reminders."""
-        value = lambda role: self.departures.answer_value(record, role)  # noqa: E731
+
+        def value(role: str) -> Any:
+            return self.departures.answer_value(record, role)
+
         existing = existing or []
-        touches: list[Record] = []
+        touches: list[NewTouch] = []
         if record.get("forgotten"):
             return touches
         base = _date(value("support_end")) or parse_iso(record["created_at"]).date()
@@ -61,25 +92,26 @@ class Playbook:
         cadence = self.cadence
         if value("consent") is True and email:
             for days in cadence.check_in_days:
-                touches.append(self._client(record, "check_in", f"+{days}d", base + timedelta(days=days), country,
-                                            client_zone, email))  # fmt: skip
+                touches.append(self._client(record, TouchKind.CHECK_IN, f"+{days}d", base + timedelta(days=days),
+                                            country, client_zone, email))  # fmt: skip
             for extra in cadence.check_ins_by_reason.get(value("reason") or "", ()):
-                touches.append(self._client(record, "check_in", extra, self._extra_day(extra, base, country),
+                touches.append(self._client(record, TouchKind.CHECK_IN, extra, self._extra_day(extra, base, country),
                                             country, client_zone, email))  # fmt: skip
             if value("greetings") is True:
                 touches += self._greetings(record, country, client_zone, email)
-        if record["status"] in ("leaving", "departed"):
-            touches.append(self._team(record, "win_back", "", base + timedelta(days=cadence.win_back_days)))
+        if record["status"] in LEFT:
+            touches.append(self._team(record, TouchKind.WIN_BACK, "", base + timedelta(days=cadence.win_back_days)))
         paid = bool(record.get("paid_at"))
-        for role, offsets in (("final_payment_due", () if paid else (-3, 0)), ("data_return", (0,)),
-                              ("support_end", (-7,)), ("save_deadline", (0,))):  # fmt: skip
-            day = _date(value(role))
-            if day is None or (role == "save_deadline" and record["status"] != "saving"):
+        for item, offsets in DEADLINES:
+            day = _date(value(item))
+            if day is None or (item == Item.SAVE_DEADLINE and record["status"] != Status.SAVING):
                 continue
+            if item == Item.FINAL_PAYMENT_DUE and paid:
+                continue  # nothing left to chase
             for offset in offsets:
-                payload = {"what": role, "on": day.isoformat()}
-                touches.append(self._team(record, "deadline", f"{role}:{offset}", day + timedelta(days=offset),
-                                          payload, self._owner(record, role)))  # fmt: skip
+                payload: TouchPayload = {"what": item, "on": day.isoformat()}
+                touches.append(self._team(record, TouchKind.DEADLINE, f"{item}:{offset}", day + timedelta(days=offset),
+                                          payload, self._owner(record, item)))  # fmt: skip
         touches += self._reminders(record, existing)
         return touches
 
@@ -90,63 +122,64 @@ class Playbook:
         start = date(base.year, month, min(day, 28 if month == 2 else day))
         return start if start > base else start.replace(year=base.year + 1)
 
-    def _owner(self, record: Record, role: str) -> str:
+    def _owner(self, record: Departure, item: Item) -> str:
         """Who a nudge is for: the save owner when the answer names a Slack user, else the AM."""
-        owner = self.departures.save_owner_user(record) if role == "save_deadline" else None
+        owner = self.departures.save_owner_user(record) if item == Item.SAVE_DEADLINE else None
         return owner or am_or_channel(record)
 
-    def _reminders(self, record: Record, existing: list[Record]) -> list[Record]:
+    def _reminders(self, record: Departure, existing: list[Touch]) -> list[NewTouch]:
         """Unfinished interviews, unconfirmed departures and unsigned agreements: reminded until settled."""
-        if record["status"] not in OPEN and record["status"] != "departed":
+        status = record["status"]
+        if status not in OPEN and status != Status.DEPARTED:
             return []
-        touches = []
+        touches: list[NewTouch] = []
         state = self.departures.state(record)
         interview = self.departures.interview
         since = parse_iso(record["updated_at"])
-        if record["status"] in OPEN and not interview.is_finished(state):
+        if status in OPEN and not interview.is_finished(state):
             if self.departures.answer_value(record, "confirmed") == "not_yet":
-                touches += self._repeat(record, existing, "unconfirmed", self.cadence.unconfirmed, since)
+                touches += self._repeat(record, existing, Reminder.UNCONFIRMED, self.cadence.unconfirmed, since)
             else:
-                touches += self._repeat(record, existing, "unfinished", self.cadence.unfinished, since)
+                touches += self._repeat(record, existing, Reminder.UNFINISHED, self.cadence.unfinished, since)
         question = self.departures.prompts.script.by_role("agreement_signed")
-        answer = state.answers.get(question.id, {}) if question else {}
-        if answer.get("value") is False and record["status"] in ("saving", "leaving", "departed"):
-            touches += self._repeat(record, existing, "unsigned", self.cadence.unsigned, parse_iso(answer["at"]),
-                                    kind="deadline", payload={"what": "agreement_signed"})  # fmt: skip
+        answer = state.answers.get(question.id) if question else None
+        if answer is not None and answer.get("value") is False and status in UNSIGNED_MATTERS:
+            touches += self._repeat(record, existing, Reminder.UNSIGNED, self.cadence.unsigned, parse_iso(answer["at"]),
+                                    kind=TouchKind.DEADLINE, payload={"what": Item.AGREEMENT_SIGNED})  # fmt: skip
         return touches
 
-    def _repeat(self, record: Record, existing: list[Record], name: str, repeat: Repeat, since: datetime, *,
-                kind: str = "interview_reminder", payload: dict | None = None) -> list[Record]:  # fmt: skip
-        prefix = f"{record['id']}:{kind}:{name}:"
-        done = sorted((t for t in existing if t["key"].startswith(prefix) and t["status"] not in (PENDING, "cancelled")
+    def _repeat(self, record: Departure, existing: list[Touch], why: Reminder, repeat: Repeat, since: datetime, *,
+                kind: TouchKind = TouchKind.INTERVIEW_REMINDER, payload: TouchPayload | None = None,
+                ) -> list[NewTouch]:  # fmt: skip
+        prefix = f"{record['id']}:{kind}:{why}:"
+        done = sorted((t for t in existing if t["key"].startswith(prefix) and t["status"] not in UNCOUNTED
                        and t["key"][len(prefix):].isdigit()), key=lambda t: t["due_at"])  # fmt: skip
         last = max([since, *(parse_iso(t.get("ended_at") or t["due_at"]) for t in done)])
         gap = repeat.every if done else repeat.first
         due = within_working_hours(after_working_days(last, gap, self.team_zone), self.team_zone,
                                    self.cadence.work_start, self.cadence.work_end)  # fmt: skip
-        payload = {**(payload or {}), "why": name, "number": len(done) + 1}
+        numbered: TouchPayload = {**(payload or {}), "why": why, "number": len(done) + 1}
         if repeat.allows(len(done)):
-            name_n = f"{name}:{len(done) + 1}"
-            return [self._touch(record, kind, name_n, TEAM, am_or_channel(record), due, due + TEAM_GRACE,
-                                self.team_zone, payload)]  # fmt: skip
-        if name == "unfinished" and record["am"]:
+            return [self._touch(record, kind, f"{why}:{len(done) + 1}", Channel.TEAM, am_or_channel(record), due,
+                                due + TEAM_GRACE, self.team_zone, numbered)]  # fmt: skip
+        if why == Reminder.UNFINISHED and record["am"]:
             # the reminders went unanswered: the team lead hears of it, once
-            return [self._touch(record, kind, f"{name}:channel", TEAM, CHANNEL, due, due + TEAM_GRACE, self.team_zone,
-                                {**payload, "escalated": True})]  # fmt: skip
+            return [self._touch(record, kind, f"{why}:channel", Channel.TEAM, CHANNEL, due, due + TEAM_GRACE,
+                                self.team_zone, {**numbered, "escalated": True})]  # fmt: skip
         return []
 
-    def _client(self, record: Record, kind: str, name: str, target: date, country: str | None, zone: str,
-                email: str) -> Record:  # fmt: skip
+    def _client(self, record: Departure, kind: TouchKind, name: str, target: date, country: str | None, zone: str,
+                email: str) -> NewTouch:  # fmt: skip
         day = working_day_on_or_after(target, country)
         due = local_moment(day, zone)
         latest = due + timedelta(days=self.cadence.check_in_grace_days)
-        return self._touch(record, kind, name, EMAIL, email, due, latest, zone, {})
+        return self._touch(record, kind, name, Channel.EMAIL, email, due, latest, zone, {})
 
-    def _greetings(self, record: Record, country: str | None, zone: str, email: str) -> list[Record]:
+    def _greetings(self, record: Departure, country: str | None, zone: str, email: str) -> list[NewTouch]:
         today = self.departures.today()
         horizon = today + timedelta(days=self.cadence.greeting_horizon_days)
         wanted = ("New Year's Day", *self.cadence.greetings, *self.cadence.greetings_by_country.get(country or "", ()))
-        touches = []
+        touches: list[NewTouch] = []
         for year in range(today.year, horizon.year + 1):
             found = {d: n for d, n in holidays_in(country, year).items() if n in wanted}
             found.setdefault(date(year, 1, 1), "New Year's Day")
@@ -155,44 +188,43 @@ class Playbook:
                 day = holiday if is_working_day(holiday, country) else working_day_before(holiday, country)
                 if today <= day <= horizon:
                     due = local_moment(day, zone)
-                    touches.append(self._touch(record, "greeting", f"{name}:{year}", EMAIL, email, due,
+                    touches.append(self._touch(record, TouchKind.GREETING, f"{name}:{year}", Channel.EMAIL, email, due,
                                                end_of_day(day, zone), zone, {"holiday": name}))  # fmt: skip
         return touches
 
-    def _team(self, record: Record, kind: str, name: str, target: date, payload: dict | None = None,
-              recipient: str | None = None) -> Record:  # fmt: skip
+    def _team(self, record: Departure, kind: TouchKind, name: str, target: date, payload: TouchPayload | None = None,
+              recipient: str | None = None) -> NewTouch:  # fmt: skip
         day = target if is_working_day(target, None) else working_day_before(target, None)
         due = local_moment(day, self.team_zone, self.cadence.work_start)
-        return self._touch(record, kind, name, TEAM, recipient or am_or_channel(record), due, due + TEAM_GRACE,
+        return self._touch(record, kind, name, Channel.TEAM, recipient or am_or_channel(record), due, due + TEAM_GRACE,
                            self.team_zone, payload or {})  # fmt: skip
 
     @staticmethod
-    def _touch(record: Record, kind: str, name: str, channel: str, recipient: str, due: datetime, latest: datetime,
-               zone: str, payload: dict[str, Any]) -> Record:  # fmt: skip
+    def _touch(record: Departure, kind: TouchKind, name: str, channel: Channel, recipient: str, due: datetime,
+               latest: datetime, zone: str, payload: TouchPayload) -> NewTouch:  # fmt: skip
         return new_touch(f"{record['id']}:{kind}:{name}".rstrip(":"), record["id"], kind, channel, recipient, due,
                          latest, zone, payload)  # fmt: skip
 
     # -- planning ------------------------------------------------------------------------
-    def plan(self, record: Record) -> list[Record]:
+    def plan(self, record: Departure) -> list[Touch]:
         """Bring the departure's pending touches in line with its answers, in one write."""
         now = self.clock.now()
         existing = self.store.find_touches(departure_id=record["id"])
         wanted = {t["key"]: t for t in self.desired(record, existing) if parse_iso(t["latest_at"]) > now}
         if record.get("opted_out") or record.get("forgotten"):
-            wanted = {k: t for k, t in wanted.items() if t["channel"] != EMAIL}
-        planned = []
+            wanted = {k: t for k, t in wanted.items() if t["channel"] != Channel.EMAIL}
+        planned: list[Touch] = []
         with self.store.batch():
             for touch in existing:
-                if touch["status"] == PENDING and touch["key"] not in wanted:
-                    touch.update(status="cancelled", reason="no longer follows from the answers", ended_at=iso(now))
-                    self.store.save_touch(touch)
-                elif touch["key"] in wanted and touch["status"] != PENDING:
+                if touch["status"] == TouchStatus.PENDING and touch["key"] not in wanted:
+                    self._cancel(touch, self.words.render("reason_no_longer_planned"), now)
+                elif touch["key"] in wanted and touch["status"] != TouchStatus.PENDING:
                     wanted.pop(touch["key"])  # sent, settled or awaiting approval: never planned again
                 elif touch["key"] in wanted and touch.get("deferred"):
                     wanted.pop(touch["key"])  # waiting for its recipient (working hours, vacation): keep the wait
-            for touch in wanted.values():
-                touch["planned_at"] = iso(now)
-                planned.append(self.store.put_touch(touch))
+            for touch_wanted in wanted.values():
+                touch_wanted["planned_at"] = iso(now)
+                planned.append(self.store.put_touch(touch_wanted))
         return planned
 
     def plan_all(self) -> int:
@@ -204,7 +236,7 @@ class Playbook:
         self.plan_digest()
         return count
 
-    def plan_digest(self) -> Record:
+    def plan_digest(self) -> Touch:
         """The lessons digest: the first working day of next month (or this one, if still ahead), 09:00 team time."""
         today = self.departures.today()
         for first in (today.replace(day=1), add_months(today.replace(day=1), 1)):
@@ -216,37 +248,44 @@ class Playbook:
         known = self.store.touch_by_key(key)
         if known is not None:
             return known  # planned (or sent) already
-        touch = new_touch(key, None, "digest", TEAM, CHANNEL, due, due + TEAM_GRACE, self.team_zone,
+        touch = new_touch(key, None, TouchKind.DIGEST, Channel.TEAM, CHANNEL, due, due + TEAM_GRACE, self.team_zone,
                           {"month": f"{add_months(first, -1):%Y-%m}"})  # fmt: skip
         touch["planned_at"] = iso(self.clock.now())
         return self.store.put_touch(touch)
 
-    def on_change(self, record: Record, what: str) -> None:
+    def on_change(self, record: Departure, change: Change) -> None:
         """The watcher of Departures: opt-out and forget cancel emails at once; any change re-plans."""
-        if what in ("opt_out", "forget"):
-            self.cancel_emails(record, "the client opted out" if what == "opt_out" else "the client was forgotten")
+        if change == Change.OPT_OUT:
+            self.cancel_emails(record, self.words.render("hold_opted_out"))
+        elif change == Change.FORGET:
+            self.cancel_emails(record, self.words.render("hold_forgotten"))
         self.plan(record)
 
-    def cancel_emails(self, record: Record, reason: str) -> int:
+    def cancel_emails(self, record: Departure, reason: str) -> int:
         """Opt-out and forget: every pending email to the client is cancelled at once, drafts too."""
-        now = iso(self.clock.now())
+        now = self.clock.now()
         cancelled = 0
         with self.store.batch():
-            for touch in self.store.find_touches(departure_id=record["id"], statuses=[PENDING, AWAITING]):
-                if touch["channel"] == EMAIL:
-                    touch.update(status="cancelled", reason=reason, ended_at=now)
-                    self.store.save_touch(touch)
+            for touch in self.store.find_touches(departure_id=record["id"], statuses=NOT_YET_SENT):
+                if touch["channel"] == Channel.EMAIL:
+                    self._cancel(touch, reason, now)
                     cancelled += 1
         return cancelled
 
+    def _cancel(self, touch: Touch, reason: str, now: datetime) -> None:
+        touch["status"] = TouchStatus.CANCELLED
+        touch["reason"] = reason
+        touch["ended_at"] = iso(now)
+        self.store.save_touch(touch)
 
-def am_or_channel(record: Record) -> str:
+
+def am_or_channel(record: NewDeparture) -> str:
     """Who hears about a departure: its AM, or the team channel while nobody has claimed it."""
     return record["am"] or CHANNEL
 
 
-def new_touch(key: str, departure_id: int | None, kind: str, channel: str, recipient: str, due: datetime,
-              latest: datetime, zone: str, payload: dict[str, Any]) -> Record:  # fmt: skip
+def new_touch(key: str, departure_id: int | None, kind: TouchKind, channel: Channel, recipient: str, due: datetime,
+              latest: datetime, zone: str, payload: TouchPayload) -> NewTouch:  # fmt: skip
     return {
         "key": key,
         "departure_id": departure_id,
@@ -257,7 +296,7 @@ def new_touch(key: str, departure_id: int | None, kind: str, channel: str, recip
         "latest_at": iso(latest.astimezone(UTC)),
         "zone": zone,
         "payload": payload,
-        "status": PENDING,
+        "status": TouchStatus.PENDING,
         "attempts": 0,
     }
 

@@ -1,14 +1,24 @@
-"""Lessons from the departures: reasons, save rate, revenue, workload."""
+"""Lessons from the departures: reasons, save rate, revenue, workload.
+
+The figures are computed here; their words and layout are Jinja2 text
+templates of prompts/ (report.txt.j2, digest.txt.j2), which a company may
+replace in SENDOFF_PROMPTS.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from bot.answers import format_money
-from bot.departures import CLOSED, OPEN, SAVE_ATTEMPT, Departures
-from storage import Record
+from bot.departures import SAVE_ATTEMPT, Departures
+from prompts import Prompts
+from storage.records import OPEN, STATUS_ORDER, AuditEvent, Departure, Status
+
+# Where a lost save shows: the departure left ``saving`` for another status, or departed.
+LOST_SAVE = frozenset({Status.DEPARTED, Status.LEAVING})
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class Workload:
 class Report:
     total: int
     open: int
-    by_status: dict[str, int]
+    by_status: dict[Status, int]
     reasons: list[tuple[str, int]]  # label, count; most frequent first
     save_attempts: int
     retained: int
@@ -40,16 +50,16 @@ class Report:
         return None if decided == 0 else self.retained / decided
 
 
-def build_report(departures: Departures, records: list[Record] | None = None) -> Report:
+def build_report(departures: Departures, records: list[Departure] | None = None) -> Report:
     records = departures.all() if records is None else records
     script = departures.prompts.script
     reason_question = script.by_role("reason")
     labels = {o.id: o.label for o in reason_question.options} if reason_question else {}
     reasons: Counter[str] = Counter()
-    by_status: Counter[str] = Counter()
+    by_status: Counter[Status] = Counter()
     at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
     lost: defaultdict[str, Decimal] = defaultdict(Decimal)
-    per_am: dict[str, list[Record]] = defaultdict(list)
+    per_am: dict[str, list[Departure]] = defaultdict(list)
     save_attempts = retained = rectifiable_lost = 0
     for record in records:
         status = record["status"]
@@ -60,14 +70,14 @@ def build_report(departures: Departures, records: list[Record] | None = None) ->
             reasons[labels.get(reason, reason)] += 1
         attempted = departures.answer_value(record, "fixable") in SAVE_ATTEMPT
         save_attempts += attempted
-        retained += status == "retained"
-        rectifiable_lost += attempted and status in ("departed", "leaving") and _save_over(record)
+        retained += status == Status.RETAINED
+        rectifiable_lost += attempted and status in LOST_SAVE and _save_over(record)
         revenue = departures.answer_value(record, "revenue")
         if revenue:
             amount = Decimal(revenue["amount"])
             if status in OPEN:
                 at_stake[revenue["currency"]] += amount
-            elif status == "departed":
+            elif status == Status.DEPARTED:
                 lost[revenue["currency"]] += amount
     workload = []
     for am, own in sorted(per_am.items()):
@@ -77,7 +87,7 @@ def build_report(departures: Departures, records: list[Record] | None = None) ->
     return Report(
         total=len(records),
         open=sum(by_status[s] for s in OPEN),
-        by_status={s: by_status[s] for s in OPEN + CLOSED if by_status[s]},
+        by_status={s: by_status[s] for s in STATUS_ORDER if by_status[s]},
         reasons=reasons.most_common(),
         save_attempts=save_attempts,
         retained=retained,
@@ -85,71 +95,51 @@ def build_report(departures: Departures, records: list[Record] | None = None) ->
         revenue_at_stake=dict(at_stake),
         revenue_lost=dict(lost),
         workload=workload,
-        won_back=by_status["won_back"],
+        won_back=by_status[Status.WON_BACK],
     )
 
 
-def _save_over(record: Record) -> bool:
+def _save_over(record: Departure) -> bool:
     """A departure counts as a lost save once it left the saving state for good."""
-    return any(h.get("event") == "status" and h.get("from") == "saving" for h in record.get("history", [])) or (
-        record["status"] == "departed"
-    )
+    left_saving = any(h["event"] == AuditEvent.STATUS and h.get("from") == Status.SAVING for h in record["history"])
+    return left_saving or record["status"] == Status.DEPARTED
 
 
-def money_text(amounts: dict[str, Decimal]) -> str:
-    return ", ".join(format_money(v, c) for c, v in sorted(amounts.items())) or "none"
+def money(amounts: dict[str, Decimal]) -> list[str]:
+    """Each currency's amount, formatted, by currency."""
+    return [format_money(v, c) for c, v in sorted(amounts.items())]
 
 
-def render_report_text(report: Report) -> str:
-    if report.total == 0:
-        return "No departures recorded yet."
-    lines = [f"Departures: {report.total} ({report.open} open)"]
-    lines.append("  " + ", ".join(f"{status.replace('_', ' ')}: {n}" for status, n in report.by_status.items()))
-    lines.append("Reasons:")
+def report_context(report: Report) -> dict[str, Any]:
+    """What the report and digest templates are given: the figures, with money already formatted."""
     counted = sum(n for _, n in report.reasons)
-    for label, n in report.reasons:
-        lines.append(f"  {label:<34} {n:>4}  {n / counted:>4.0%}")
-    if not report.reasons:
-        lines.append("  none answered yet")
-    rate = "n/a (no save attempt decided yet)" if report.save_rate is None else f"{report.save_rate:.0%}"
-    lines.append(
-        f"Save attempts: {report.save_attempts}, retained {report.retained}, "
-        f"rectifiable but lost {report.rectifiable_lost}; save rate {rate}"
-    )
-    lines.append(f"Monthly revenue at stake (open): {money_text(report.revenue_at_stake)}")
-    lines.append(f"Monthly revenue lost (departed): {money_text(report.revenue_lost)}")
-    lines.append(f"Won back: {report.won_back}")
-    lines.append("Workload per account manager:")
-    for w in report.workload:
-        active = "?" if w.active_clients is None else str(w.active_clients)
-        lines.append(f"  {w.am:<24} departures {w.departures:>3}, open {w.open:>3}, active clients {active}")
-    return "\n".join(lines)
+    return {
+        "total": report.total,
+        "open": report.open,
+        "statuses": [{"label": status.label, "count": n} for status, n in report.by_status.items()],
+        "reasons": [{"label": label, "count": n, "share": n / counted} for label, n in report.reasons],
+        "save_attempts": report.save_attempts,
+        "retained": report.retained,
+        "rectifiable_lost": report.rectifiable_lost,
+        "save_rate": report.save_rate,
+        "at_stake": money(report.revenue_at_stake),
+        "lost": money(report.revenue_lost),
+        "won_back": report.won_back,
+        "workload": report.workload,
+    }
+
+
+def render_report_text(report: Report, prompts: Prompts) -> str:
+    return prompts.render_template("report.txt.j2", **report_context(report))
 
 
 def digest_text(departures: Departures, month: str) -> str:
     """The monthly lessons digest: what the departures recorded in ``month`` (YYYY-MM) teach."""
-    recorded = [r for r in departures.all() if r["created_at"][:7] == month and not r.get("forgotten")]
+    everyone = departures.all()
+    recorded = [r for r in everyone if r["created_at"][:7] == month and not r.get("forgotten")]
     won_back = sum(
-        1 for r in departures.all() for h in r.get("history", [])
-        if h.get("event") == "status" and h.get("to") == "won_back" and h["at"][:7] == month
+        1 for r in everyone for h in r["history"]
+        if h["event"] == AuditEvent.STATUS and h.get("to") == Status.WON_BACK and h["at"][:7] == month
     )  # fmt: skip
-    title = f"Lessons from {month}"
-    if not recorded:
-        return f"{title}: no departures recorded. Won back this month: {won_back}."
-    report = build_report(departures, recorded)
-    top = ", ".join(f"{label} ({n})" for label, n in report.reasons[:3]) or "none answered yet"
-    rate = "no save attempt decided yet" if report.save_rate is None else f"{report.save_rate:.0%}"
-    lines = [
-        f"{title}: {report.total} departures recorded ({report.open} still open).",
-        f"Top reasons: {top}.",
-        f"Save rate: {rate} ({report.retained} retained of {report.save_attempts} attempts); "
-        f"rectifiable, yet lost: {report.rectifiable_lost}.",
-        f"Monthly revenue lost: {money_text(report.revenue_lost)}; "
-        f"still at stake: {money_text(report.revenue_at_stake)}.",
-        f"Won back this month: {won_back}.",
-        "Workload beside departures:",
-    ]
-    for w in report.workload:
-        active = "?" if w.active_clients is None else str(w.active_clients)
-        lines.append(f"  {w.am or 'unclaimed'}: {w.departures} departures, {active} active clients")
-    return "\n".join(lines)
+    context = report_context(build_report(departures, recorded))
+    return departures.prompts.render_template("digest.txt.j2", **{**context, "month": month, "won_back": won_back})

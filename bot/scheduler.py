@@ -6,6 +6,9 @@ case a wake was missed; a daily job tops up plans (greetings roll forward).
 Nothing is scheduled that storage does not already hold, so a restart
 rebuilds everything: ``start`` recovers interrupted sends, re-plans, and
 sends what was missed while the bot was down.
+
+The bot's clock (the dispatcher's) decides what is due and how long to wait;
+APScheduler only counts that wait down on its own time.
 """
 
 from __future__ import annotations
@@ -17,19 +20,23 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import parse_iso
+from bot.departures import Change
 from bot.dispatcher import Dispatcher
 from bot.playbook import Playbook
-from storage import Record
+from storage.records import Departure
 
 log = logging.getLogger("sendoff")
 
 SWEEP = timedelta(minutes=5)
+# Never a wake in the past: a touch the dispatcher left due is looked at again after a moment, not in a tight loop.
+SHORTEST_WAIT = timedelta(seconds=0.05)
 
 
 class Waker:
     def __init__(self, dispatcher: Dispatcher, playbook: Playbook) -> None:
         self.dispatcher = dispatcher
         self.playbook = playbook
+        self.clock = dispatcher.clock
         # A missed wake still runs (no grace limit, folded into one run); storage says what is due anyway.
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
@@ -64,10 +71,12 @@ class Waker:
             if self.scheduler.get_job("wake"):
                 self.scheduler.remove_job("wake")
             return
-        when = max(parse_iso(upcoming), datetime.now(UTC) + timedelta(seconds=0.05))
+        wait = max(parse_iso(upcoming) - self.clock.now(), SHORTEST_WAIT)
+        # The bot's clock may not be the system's (a test's, a rehearsal's): only the wait carries over.
+        when = datetime.now(self.scheduler.timezone) + wait
         self.scheduler.add_job(self.run, "date", run_date=when, id="wake", replace_existing=True)
 
-    def on_change(self, record: Record, what: str) -> None:
+    def on_change(self, record: Departure, change: Change) -> None:
         """A watcher of Departures, after the playbook: the earliest due time may have moved."""
         if self.scheduler.running:
             self.reschedule()

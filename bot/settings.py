@@ -147,12 +147,12 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if prompts_dir is not None and not Path(prompts_dir).is_dir():
         problems.append(f"SENDOFF_PROMPTS={prompts_dir!r} is not a folder.")
 
-    def number_of(name: str, default: float, kind: type) -> float:
+    def number_of(name: str, default: float, kind: type[int] | type[float]) -> float:
         raw = env.get(name)
         if raw is None:
             return default
         try:
-            value = kind(raw)
+            value: float = kind(raw)
         except ValueError:
             value = -1
         if value < 0:

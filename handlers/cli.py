@@ -1,4 +1,8 @@
-"""The ``sendoff`` command: console, report, check."""
+"""The ``sendoff`` command: console, run, report, check.
+
+The entry point sits above the layers it wires: it picks the transport,
+which builds the core with its own notifier.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.app import Core, build_core
+from bot.app import build_core
 from bot.clock import ManualClock
+from bot.notify import LogNotifier
 from bot.reports import build_report, render_report_text
 from bot.settings import Settings, SettingsError, load_settings
+from handlers.console import run_console
+from handlers.server import serve
 from prompts import PromptError, load_prompts
 from storage import StoreError
 
@@ -36,42 +43,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings)
         if args.command == "run" and settings.problems_for_run():
             raise SettingsError(settings.problems_for_run())
-        # The console's clock moves with /advance; everything else keeps the system's.
-        clock = ManualClock() if args.command == "console" else None
-        core = build_core(settings, clock=clock)
+        if args.command == "console":
+            # The console's clock moves with /advance; everything else keeps the system's.
+            asyncio.run(run_console(settings, ManualClock()))
+        elif args.command == "run":
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            asyncio.run(serve(settings))
+        elif args.command == "report":
+            _report(settings)
     except (SettingsError, PromptError, StoreError) as err:
         print(f"sendoff: {err}", file=sys.stderr)
         return 2
-    try:
-        if args.command == "console":
-            from handlers.console import run_console
-
-            asyncio.run(run_console(core))
-        elif args.command == "run":
-            from handlers.server import serve
-
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            asyncio.run(serve(core))
-        elif args.command == "report":
-            print(render_report_text(build_report(core.departures)))
     except KeyboardInterrupt:
         pass
-    finally:
-        _close(core)
     return 0
+
+
+def _report(settings: Settings) -> None:
+    core = build_core(settings, LogNotifier())
+    try:
+        print(render_report_text(build_report(core.departures), core.prompts))
+    finally:
+        core.close()
 
 
 def _check(settings: Settings) -> int:
     load_prompts(settings.prompts_dir)
     print(f"Configuration is valid. Data: {settings.db_path}. Prompts: {settings.prompts_dir or 'built-in'}.")
     return 0
-
-
-def _close(core: Core) -> None:
-    try:
-        core.close()
-    except StoreError as err:
-        print(f"sendoff: {err}", file=sys.stderr)
 
 
 if __name__ == "__main__":

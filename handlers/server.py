@@ -11,15 +11,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.app import Core
 from bot.scheduler import Waker
+from bot.settings import Settings
 from bot.unsubscribe import PATH as UNSUBSCRIBE_PATH
-from handlers.slack import SlackApp, build_slack_app
+from handlers.slack.bolt_app import SlackApp, build_slack_app
 from handlers.unsubscribe_page import unsubscribe_page
 from handlers.webhook import departure_hook
 
@@ -33,24 +35,24 @@ GRACE_SECONDS = 10
 MAX_BODY = 1024 * 1024
 
 CORE = web.AppKey("core", Core)
-TASKS = web.AppKey("tasks", set)
+TASKS = web.AppKey("tasks", set[asyncio.Task[None]])
 
 
 def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) -> web.Application:
     """The HTTP routes: Slack's requests (unless over Socket Mode), the webhook, the health check."""
     app = web.Application(client_max_size=MAX_BODY)
-    tasks: set[asyncio.Task] = set()
+    tasks: set[asyncio.Task[None]] = set()
     app[CORE] = core
     app[TASKS] = tasks
     bolt, talk = slack.bolt, slack.talk
 
-    def spawn(work: Awaitable[None]) -> None:
+    def spawn(work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         tasks.add(task)
         task.add_done_callback(_finished(tasks))
 
     async def slack_events(request: web.Request) -> web.Response:
-        with talk.acks.request():
+        with talk.out.acks.request():
             return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     async def health(_: web.Request) -> web.Response:
@@ -69,8 +71,8 @@ def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) 
     return app
 
 
-def _finished(tasks: set[asyncio.Task]):
-    def done(task: asyncio.Task) -> None:
+def _finished(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background work failed", exc_info=task.exception())
@@ -85,16 +87,23 @@ async def drain(app: web.Application, timeout: float = GRACE_SECONDS) -> None:
         await asyncio.wait(pending, timeout=timeout)
 
 
-def _is_bolt_listener(task: asyncio.Task) -> bool:
+def _is_bolt_listener(task: asyncio.Task[Any]) -> bool:
     """Bolt runs each listener after its ack in a task of its own, with no handle given out."""
     return getattr(task.get_coro(), "__qualname__", "").endswith("run_ack_function_asynchronously")
 
 
-async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
-    settings = core.settings
+async def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:
     socket_mode = bool(settings.slack_app_token)
-    slack = build_slack_app(core, socket_mode=socket_mode)
-    bolt = slack.bolt
+    slack = build_slack_app(settings, socket_mode=socket_mode)
+    try:
+        await _serve(slack, socket_mode, host)
+    finally:
+        slack.core.close()
+
+
+async def _serve(slack: SlackApp, socket_mode: bool, host: str) -> None:
+    core, bolt = slack.core, slack.bolt
+    settings = core.settings
     web_app = build_web_app(core, slack, slack_over_http=not socket_mode)
     runner = web.AppRunner(web_app, handle_signals=False)
     await runner.setup()
@@ -104,7 +113,7 @@ async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
-        await socket.connect_async()
+        await socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         log.info("connected to Slack over Socket Mode; webhook and health check on port %s", settings.port)
     else:
         log.info("serving Slack at %s, the webhook at %s and %s on port %s", SLACK_PATH, HOOK_PATH, HEALTH_PATH,
@@ -123,7 +132,7 @@ async def serve(core: Core, *, host: str = "0.0.0.0") -> None:
             loop.remove_signal_handler(sig)
         if socket is not None:
             with contextlib.suppress(Exception):
-                await socket.close_async()
+                await socket.close_async()  # type: ignore[no-untyped-call]
         await runner.shutdown()
         await waker.stop()
         await drain(web_app)

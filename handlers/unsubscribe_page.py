@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from bot.app import Core
-from bot.departures import DepartureError
+from bot.privacy import Privacy
+from bot.replies import Refusal
 from bot.unsubscribe import read_unsubscribe
 
 log = logging.getLogger("sendoff")
@@ -26,7 +28,7 @@ def _page(status: int, title: str, text: str) -> web.Response:
                         text=PAGE.format(title=html.escape(title), text=html.escape(text)))  # fmt: skip
 
 
-def unsubscribe_page(core: Core):
+def unsubscribe_page(core: Core) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def unsubscribe(request: web.Request) -> web.Response:
         if request.method not in ("GET", "POST"):
             return _page(405, "Not allowed", "Open the link from the email.")
@@ -38,10 +40,10 @@ def unsubscribe_page(core: Core):
                                                           "to the email with \"unsubscribe\".")  # fmt: skip
         try:
             record = core.departures.get(departure_id)
-        except DepartureError:
+        except Refusal:
             record = None
         if record is not None:
-            core.departures.opt_out_by_client(record, via="unsubscribe link")
+            Privacy(core.departures).opt_out_by_client(record, via="unsubscribe link")
             log.info("departure %s: the client unsubscribed", departure_id)
         # The same answer either way: a link tells nothing about who else is stored.
         return _page(200, "You are unsubscribed", "You will get no more emails from us. Thank you for the time "

@@ -12,14 +12,15 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
 from bot.answers import Context
 from bot.app import Core
 from bot.crm import CrmError, read_crm_departure
-from storage import Record
+from storage.records import Departure
 
 log = logging.getLogger("sendoff.webhook")
 
@@ -52,7 +53,9 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
 
 
 def departure_hook(
-    core: Core, follow_up: Callable[[Record], Awaitable[None]], spawn: Callable[[Awaitable[None]], None]
+    core: Core,
+    follow_up: Callable[[Departure], Coroutine[Any, Any, None]],
+    spawn: Callable[[Coroutine[Any, Any, None]], None],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The route handler; ``follow_up`` (find the AM, start the interview) is ``spawn``ed after the reply."""
 

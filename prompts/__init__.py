@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import jinja2.meta
 import jinja2.nodes
 
 from prompts.cadence import Cadence, load_cadence
-from prompts.errors import PromptError
+from prompts.errors import PromptError as PromptError
 
 DEFAULTS = Path(__file__).parent
 
@@ -119,11 +119,12 @@ class Script:
 class Messages:
     texts: dict[str, str]
 
-    def render(self, key: str, escape: Callable[[str], str] = str, **values: object) -> str:
-        """The message ``key`` with each value passed through ``escape``.
+    def render(self, key: str, /, **values: object) -> str:
+        """The message ``key`` with ``values`` put in. Values are substituted once, never read as templates."""
+        return self.format(key, values)
 
-        Values are substituted once and never read as templates themselves.
-        """
+    def format(self, key: str, values: Mapping[str, object], escape: Callable[[str], str] = str) -> str:
+        """The message ``key`` with each value passed through ``escape`` (mrkdwn, say) first."""
         return self.texts[key].format(**{k: escape(str(v)) for k, v in values.items()})
 
 
@@ -241,11 +242,11 @@ def load_messages(folder: Path | None = None) -> Messages:
                 raise PromptError(f"{where}: {err}") from err
             texts[key] = text
     for name in WORD_FILES:
-        path = folder / name if folder is not None else None
-        if path is None or not path.is_file():
+        own = folder / name if folder is not None else None
+        if own is None or not own.is_file():
             continue
-        for key, text in _message_table(path).items():
-            where = f"{path}:{line_of(path, key)}: message '{key}'"
+        for key, text in _message_table(own).items():
+            where = f"{own}:{line_of(own, key)}: message '{key}'"
             if key not in allowed:
                 raise PromptError(f"{where}: unknown message (see the keys of {DEFAULTS / name})")
             if not isinstance(text, str):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from bot.app import Core, build_core
 from bot.clock import ManualClock
 from bot.settings import Settings
 from prompts import Prompts, load_prompts
+from tests.fakes.notifier import RecordingNotifier
 
 # A Wednesday, well inside a normal week in Europe/Berlin.
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -30,7 +32,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def core(settings: Settings, clock: ManualClock) -> Core:
-    built = build_core(settings, clock=clock)
+def notifier() -> RecordingNotifier:
+    """What the core tells people (nudges, drafts, the digest), kept for the test to read."""
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def core(settings: Settings, notifier: RecordingNotifier, clock: ManualClock) -> Iterator[Core]:
+    built = build_core(settings, notifier, clock=clock)
     yield built
     built.close()

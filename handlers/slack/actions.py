@@ -1,15 +1,21 @@
-"""Buttons, selects and pickers: each is acked first, then handled."""
+"""Buttons, selects and pickers: each is acked first, then handed to bot/."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.departures import DepartureError, status_label
+from bot.interview_turns import Control
+from bot.replies import Confirmation, Refusal, Result
 from handlers.slack import blocks as kit
 from handlers.slack import nudges
 from handlers.slack.conversation import Conversation
+from storage.records import Status
+
+Handler = Callable[[AsyncAck, dict[str, Any], dict[str, Any], Conversation, AsyncRespond], Awaitable[None]]
 
 
 def register(app: AsyncApp) -> None:
@@ -17,9 +23,10 @@ def register(app: AsyncApp) -> None:
     app.action(re.compile(".+"))(on_action)
 
 
-async def on_action(ack, action, body, context, respond) -> None:
+async def on_action(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext,
+                    respond: AsyncRespond) -> None:  # fmt: skip
     action_id = action["action_id"]
-    handler = ROUTES.get(action_id) or (on_choose if kit.CHOOSE_PATTERN.match(action_id) else None)
+    handler: Handler | None = ROUTES.get(action_id) or (on_choose if kit.CHOOSE_PATTERN.match(action_id) else None)
     if action_id.startswith(kit.NUDGE_PREFIX):
         handler = nudges.on_nudge
     elif action_id.startswith(kit.EMAIL_PREFIX):
@@ -37,11 +44,17 @@ def _ref(text: str) -> tuple[int, str, str]:
     return int(departure), question, value
 
 
-async def on_ack_only(ack, action, body, talk: Conversation, respond) -> None:
+def _user(body: dict[str, Any]) -> str:
+    return str(body["user"]["id"])
+
+
+async def on_ack_only(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                      respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
 
 
-async def on_choose(ack, action, body, talk: Conversation, respond) -> None:
+async def on_choose(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                    respond: AsyncRespond) -> None:  # fmt: skip
     """An option button, a select or a date picker answered the question."""
     await ack()
     kind = action["type"]
@@ -50,104 +63,103 @@ async def on_choose(ack, action, body, talk: Conversation, respond) -> None:
     else:
         departure_id, question_id, _ = _ref(action["block_id"].removeprefix("answer:"))
         raw = action["selected_date"] if kind == "datepicker" else action["selected_option"]["value"]
-    await talk.answer(body["user"]["id"], departure_id, question_id, raw)
+    user = _user(body)
+    await talk.show(user, talk.turns.answer(user, departure_id, question_id, raw))
 
 
-async def on_choose_many(ack, action, body, talk: Conversation, respond) -> None:
+async def on_choose_many(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                         respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
     departure_id, question_id, _ = _ref(action["value"])
     block = body.get("state", {}).get("values", {}).get(f"answer:{departure_id}:{question_id}", {})
     picked = [o["value"] for o in block.get(kit.CHOOSE_MANY, {}).get("selected_options", [])]
-    await talk.answer(body["user"]["id"], departure_id, question_id, ",".join(picked))
+    user = _user(body)
+    await talk.show(user, talk.turns.answer(user, departure_id, question_id, ",".join(picked)))
 
 
-async def on_control(ack, action, body, talk: Conversation, respond) -> None:
+async def on_control(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                     respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
     departure_id, question_id, _ = _ref(action["value"])
-    await talk.control(body["user"]["id"], departure_id, question_id, action["action_id"])
+    user = _user(body)
+    await talk.show(user, talk.turns.control(user, departure_id, question_id, Control(action["action_id"])))
 
 
-async def on_open_form(ack, action, body, talk: Conversation, respond) -> None:
+async def on_open_form(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                       respond: AsyncRespond) -> None:  # fmt: skip
     """The rest of the current stage as a modal; it must open within the trigger's 3 s."""
     await ack()
     departure_id, _, _ = _ref(action["value"])
-    view = await talk.form(body["user"]["id"], departure_id)
+    view = await talk.form(_user(body), departure_id)
     if view is not None:
-        await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
+        await talk.out.call("views.open", trigger_id=body["trigger_id"], view=view)
 
 
-async def on_start_from_mention(ack, action, body, talk: Conversation, respond) -> None:
+async def on_start_from_mention(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                                respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
     message = body.get("message", {})
     view = kit.start_view(action.get("value", ""), "", src="mention", channel=body.get("channel", {}).get("id"),
                           ts=message.get("ts"))  # fmt: skip
-    await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
+    await talk.out.call("views.open", trigger_id=body["trigger_id"], view=view)
 
 
-async def on_claim(ack, action, body, talk: Conversation, respond) -> None:
+async def on_claim(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                   respond: AsyncRespond) -> None:  # fmt: skip
     """Someone takes on a CRM departure whose account manager was not found in Slack."""
     await ack()
-    user = body["user"]["id"]
+    user = _user(body)
     try:
         record = talk.departures.assign(talk.departures.get(int(action["value"])), user, actor=user)
-    except DepartureError as err:
-        await talk.tell(user, f":warning: {kit.escape(err)}")
+    except Refusal as refusal:
+        await talk.show(user, Result.refused(refusal))
         return
-    claimed = talk.messages.render("claimed", client=kit.escape(record["client"]), user=kit.user_ref(user))
+    claimed = talk.words.text("claimed", client=record["client"], user=kit.user_ref(user))
     channel, ts = body.get("channel", {}).get("id"), body.get("message", {}).get("ts")
     if channel and ts:
-        await talk.call("chat.update", channel=channel, ts=ts, text=claimed, blocks=kit.notice_blocks(claimed))
-    await talk.tell(user, talk.say("crm_reported", client=record["client"]))
-    await talk.ask(record)
+        await talk.out.call("chat.update", channel=channel, ts=ts, text=claimed, blocks=kit.notice_blocks(claimed))
+    await talk.claimed(user, record)
 
 
-async def on_forget_confirm(ack, action, body, talk: Conversation, respond) -> None:
+async def on_confirm(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                     respond: AsyncRespond) -> None:  # fmt: skip
+    """Yes or Cancel on a question of the bot's own (erase a client's data?)."""
     await ack()
-    user = body["user"]["id"]
-    try:
-        record = talk.departures.get(int(action["value"]))
-        name = record["client"]
-        talk.departures.forget(record, actor=user)
-        text = talk.say("forgotten", client=name)
-    except DepartureError as err:
-        text = f":warning: {kit.escape(err)}"
-    await respond(text=text, replace_original=True)
+    what, _, departure = action["value"].partition(":")
+    yes = action["action_id"] == kit.CONFIRM
+    result = talk.commands.confirmed(_user(body), Confirmation(what), int(departure), yes)
+    reply = talk.reply(result)
+    await respond(text=reply.text, blocks=reply.blocks, replace_original=True)
 
 
-async def on_forget_cancel(ack, action, body, talk: Conversation, respond) -> None:
+async def on_home_continue(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                           respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
-    await respond(text="Nothing was erased.", replace_original=True)
+    user = _user(body)
+    await talk.show(user, talk.commands.guarded(
+        lambda: talk.commands.resume_departure(user, talk.departures.get(int(action["value"])))))  # fmt: skip
 
 
-async def on_home_continue(ack, action, body, talk: Conversation, respond) -> None:
+async def on_home_edit(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                       respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
-    user = body["user"]["id"]
-    try:
-        await talk.resume(user, talk.departures.get(int(action["value"])))
-    except DepartureError as err:
-        await talk.tell(user, f":warning: {kit.escape(err)}")
-
-
-async def on_home_edit(ack, action, body, talk: Conversation, respond) -> None:
-    await ack()
-    view = await talk.edit_picker(body["user"]["id"], int(action["value"]))
+    view = await talk.edit_picker(_user(body), int(action["value"]))
     if view is not None:
-        await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
+        await talk.out.call("views.open", trigger_id=body["trigger_id"], view=view)
 
 
-async def on_home_status(ack, action, body, talk: Conversation, respond) -> None:
+async def on_home_status(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                         respond: AsyncRespond) -> None:  # fmt: skip
     await ack()
-    user = body["user"]["id"]
-    status = "retained" if action["action_id"] == kit.HOME_RETAINED else "departed"
-    try:
-        record = talk.departures.set_status(talk.departures.get(int(action["value"])), status, actor=user)
-        await talk.tell(user, talk.say("status_changed", client=record["client"], status=status_label(status)))
-    except DepartureError as err:
-        await talk.tell(user, f":warning: {kit.escape(err)}")
+    user = _user(body)
+    status = Status.RETAINED if action["action_id"] == kit.HOME_RETAINED else Status.DEPARTED
+    result = talk.commands.guarded(
+        lambda: talk.commands.status_of(user, talk.departures.get(int(action["value"])), status))
+    await talk.show(user, result)
     await talk.publish_home(user)
 
 
-ROUTES = {
+ROUTES: dict[str, Handler] = {
     kit.CHOOSE_SELECT: on_choose,
     kit.CHOOSE_DATE: on_choose,
     kit.CHOOSE_MANY: on_ack_only,  # ticking boxes; "Done" answers
@@ -159,8 +171,8 @@ ROUTES = {
     kit.FORM: on_open_form,
     kit.START_FROM_MENTION: on_start_from_mention,
     kit.CLAIM: on_claim,
-    kit.FORGET_CONFIRM: on_forget_confirm,
-    kit.FORGET_CANCEL: on_forget_cancel,
+    kit.CONFIRM: on_confirm,
+    kit.CANCEL: on_confirm,
     kit.HOME_CONTINUE: on_home_continue,
     kit.HOME_EDIT: on_home_edit,
     kit.HOME_RETAINED: on_home_status,

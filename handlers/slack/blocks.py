@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -22,6 +23,7 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     InputBlock,
+    InteractiveElement,
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
@@ -30,6 +32,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
+
+from bot.replies import Asked
 
 # Slack's limits (DESIGN.md, "Known pitfalls").
 SECTION_TEXT = 3000
@@ -59,7 +63,7 @@ CHOOSE_MANY_DONE = "choose_many_done"
 SKIP, BACK, LATER, KEEP, FORM = "skip", "back", "later", "keep", "open_form"
 START_FROM_MENTION = "start_from_mention"
 CLAIM = "claim"
-FORGET_CONFIRM, FORGET_CANCEL = "forget_confirm", "forget_cancel"
+CONFIRM, CANCEL = "confirm", "cancel"  # value: "<what>:<departure id>"
 HOME_CONTINUE, HOME_EDIT, HOME_RETAINED, HOME_DEPARTED = "home_continue", "home_edit", "home_retained", "home_departed"
 # buttons on nudges ("nudge:<what>", value: departure id) and on email drafts ("email:<what>", value: touch id)
 NUDGE_PREFIX, EMAIL_PREFIX = "nudge:", "email:"
@@ -123,7 +127,7 @@ def option(value: str, label: str) -> Option:
     return Option(value=clip(value, OPTION_VALUE), text=plain(label, OPTION_TEXT))
 
 
-def dump(blocks: Sequence[Block], limit: int = MESSAGE_BLOCKS) -> list[dict]:
+def dump(blocks: Sequence[Block], limit: int = MESSAGE_BLOCKS) -> list[dict[str, Any]]:
     """Validated dicts; past ``limit`` blocks the rest is summed up in one line."""
     if len(blocks) > limit:
         blocks = [*blocks[: limit - 1], context(f"…and {len(blocks) - limit + 1} more.")]
@@ -138,49 +142,25 @@ def fallback(text: str) -> str:
 # -- interview questions ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Asked:
-    """One question as a transport shows it; built by the conversation from the engine."""
-
-    departure_id: int
-    question_id: str
-    client: str
-    stage: str
-    number: int
-    total: int
-    text: str
-    kind: str
-    options: tuple[tuple[str, str], ...] = ()  # (id, label)
-    skippable: bool = False
-    current: str | None = None  # the answer being reconsidered (back or edit)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.departure_id}:{self.question_id}"
-
-    @property
-    def heading(self) -> str:
-        return f"*{escape(self.client)}* · {escape(self.stage)} · {self.number}/{self.total}"
+# Kinds answered with a widget on the question (buttons, a select, a picker) rather than a typed reply.
+WIDGET_KINDS = frozenset({"yes_no", "choice", "multi_choice", "date"})
 
 
-KIND_HINTS = {
-    "text": "Reply in this DM to answer.",
-    "money": "Reply with an amount, such as 1,200 or 1200 EUR.",
-    "email": "Reply with an email address.",
-    "country": "Reply with a country, such as Germany or DE.",
-    "number": "Reply with a whole number.",
-}
+def heading(asked: Asked) -> str:
+    return f"*{escape(asked.client)}* · {escape(asked.stage)} · {asked.number}/{asked.total}"
 
 
-def question_blocks(asked: Asked) -> list[dict]:
-    """One question, with its answer controls and Skip / Back / Later / form buttons."""
-    blocks: list[Block] = [section(f"{asked.heading}\n{escape(asked.text)}", block_id=f"ask:{asked.ref}")]
-    if asked.current is not None:
-        blocks.append(context(f"Current answer: *{escape(asked.current)}*. Answer again, or keep it."))
+def question_blocks(asked: Asked, hint: str | None = None, current: str | None = None) -> list[dict[str, Any]]:
+    """One question, with its answer controls and Skip / Back / Later / form buttons.
+
+    ``hint`` (what to reply) and ``current`` (the answer being reconsidered) are escaped mrkdwn.
+    """
+    blocks: list[Block] = [section(f"{heading(asked)}\n{escape(asked.text)}", block_id=f"ask:{asked.ref}")]
+    if current is not None:
+        blocks.append(context(current))
     answer = _answer_element(asked)
     if answer:
         blocks.append(ActionsBlock(block_id=f"answer:{asked.ref}", elements=answer))
-    hint = KIND_HINTS.get(asked.kind)
     if hint:
         blocks.append(context(hint))
     controls = []
@@ -197,7 +177,7 @@ def question_blocks(asked: Asked) -> list[dict]:
     return dump(blocks)
 
 
-def _answer_element(asked: Asked) -> list:
+def _answer_element(asked: Asked) -> list[InteractiveElement]:
     ref = asked.ref
     if asked.kind == "yes_no":
         return [button("Yes", f"{CHOOSE}:0", f"{ref}:yes"), button("No", f"{CHOOSE}:1", f"{ref}:no")]
@@ -225,17 +205,17 @@ def question_fallback(asked: Asked) -> str:
     return fallback(f"{escape(asked.client)}: {escape(asked.text)}")
 
 
-def answered_blocks(asked: Asked, answer: str) -> list[dict]:
+def answered_blocks(asked: Asked, answer: str) -> list[dict[str, Any]]:
     """The question message once answered: the answer shown, the controls gone."""
     return dump(
         [
-            section(f"{asked.heading}\n{escape(asked.text)}", block_id=f"ask:{asked.ref}"),
+            section(f"{heading(asked)}\n{escape(asked.text)}", block_id=f"ask:{asked.ref}"),
             context(f":white_check_mark: *{escape(answer)}*"),
         ]
     )
 
 
-def notice_blocks(text: str) -> list[dict]:
+def notice_blocks(text: str) -> list[dict[str, Any]]:
     """A plain reply whose text is already escaped mrkdwn."""
     return dump([section(text)])
 
@@ -250,7 +230,7 @@ class Draft:
 
 
 def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, touch_id: int | None,
-                 draft: Draft | None = None) -> list[dict]:  # fmt: skip
+                 draft: Draft | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """A nudge (``text``: escaped mrkdwn) with its buttons; a draft email is shown in full before Send/Edit/Skip."""
     blocks: list[Block] = [section(text)]
     if draft is not None:
@@ -274,19 +254,20 @@ def _nudge_buttons(actions: Sequence[str], departure_id: int | None, touch_id: i
     return ActionsBlock(elements=buttons[:MAX_BUTTONS]) if buttons else None
 
 
-def always_asked_blocks(shown: Sequence[dict], client: str, touch_id: int) -> list[dict]:
+def always_asked_blocks(shown: Sequence[dict[str, Any]], client: str, touch_id: int) -> list[dict[str, Any]]:
     """A draft once "always ask" is chosen: as shown (``shown``, Slack's copy), a note, and Send/Edit/Skip."""
     kept = [b for b in shown if b.get("type") != "actions"]
     note = context(f"Each email to {escape(client)} will wait for your approval.")
-    return [*kept, *dump([note, _nudge_buttons(("send", "edit", "skip"), None, touch_id)])]
+    buttons = _nudge_buttons(("send", "edit", "skip"), None, touch_id)
+    return [*kept, *dump([note] if buttons is None else [note, buttons])]
 
 
-def settled_blocks(text: str, outcome: str) -> list[dict]:
+def settled_blocks(text: str, outcome: str) -> list[dict[str, Any]]:
     """A nudge once acted on: its text, and what was done (escaped mrkdwn) instead of the buttons."""
     return dump([section(text), context(f":white_check_mark: {outcome}")])
 
 
-def email_edit_view(touch_id: int, draft: Draft, **meta: object) -> dict:
+def email_edit_view(touch_id: int, draft: Draft, **meta: object) -> dict[str, Any]:
     """Edit a draft email before it goes: subject and text."""
     blocks = [
         context(f"To: {escape(draft.to)}"),
@@ -306,7 +287,7 @@ def email_edit_view(touch_id: int, draft: Draft, **meta: object) -> dict:
 Sections = list[tuple[str, list[tuple[str, str]]]]
 
 
-def summary_blocks(title: str, facts: str, sections: Sections) -> list[dict]:
+def summary_blocks(title: str, facts: str, sections: Sections) -> list[dict[str, Any]]:
     """A departure summary: one section per interview stage."""
     blocks: list[Block] = [HeaderBlock(text=plain(title, HEADER_TEXT)), context(facts)]
     for stage, rows in sections:
@@ -329,26 +310,22 @@ def code_sections(text: str) -> list[SectionBlock]:
     return [section(f"```{chunk.rstrip()}```") for chunk in chunks]
 
 
-def preformatted_blocks(text: str) -> list[dict]:
+def preformatted_blocks(text: str) -> list[dict[str, Any]]:
     return dump(code_sections(text))
 
 
-def confirm_forget_blocks(question: str, departure_id: int) -> list[dict]:
-    value = str(departure_id)
+def confirm_blocks(question: str, what: str, departure_id: int, yes: str, cancel: str) -> list[dict[str, Any]]:
+    """A question of the bot's own (``question``: escaped mrkdwn) with its two buttons."""
+    value = f"{what}:{departure_id}"
     return dump(
         [
             section(question),
-            ActionsBlock(
-                elements=[
-                    button("Erase", FORGET_CONFIRM, value, style="danger"),
-                    button("Cancel", FORGET_CANCEL, value),
-                ]
-            ),
+            ActionsBlock(elements=[button(yes, CONFIRM, value, style="danger"), button(cancel, CANCEL, value)]),
         ]
     )
 
 
-def offer_blocks(text: str, action_id: str, label: str, value: str) -> list[dict]:
+def offer_blocks(text: str, action_id: str, label: str, value: str) -> list[dict[str, Any]]:
     """A question with one button: start from a mention, claim a CRM departure."""
     return dump([section(text), ActionsBlock(elements=[button(label, action_id, value, style="primary")])])
 
@@ -363,7 +340,7 @@ def metadata(**values: object) -> str:
     return text
 
 
-def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], **meta: object) -> dict:
+def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], **meta: object) -> dict[str, Any]:
     return View(
         type="modal",
         callback_id=callback_id,
@@ -375,7 +352,7 @@ def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], **
     ).to_dict()
 
 
-def start_view(client: str = "", context_text: str = "", **meta: object) -> dict:
+def start_view(client: str = "", context_text: str = "", **meta: object) -> dict[str, Any]:
     """The "record a departure" modal, prefilled from a shortcut or a mention."""
     blocks = [
         InputBlock(
@@ -411,7 +388,7 @@ class FormField:
     initial: str | None = None
 
 
-def form_view(departure_id: int, title: str, fields: Sequence[FormField]) -> dict:
+def form_view(departure_id: int, title: str, fields: Sequence[FormField]) -> dict[str, Any]:
     """The rest of a stage as one modal; each question is an input block named by its id."""
     return modal(FORM_VIEW, title, "Save", [_form_input(f) for f in fields], d=departure_id)
 
@@ -443,7 +420,7 @@ def _form_input(f: FormField) -> InputBlock:
     )
 
 
-def edit_view(departure_id: int, client: str, questions: Sequence[tuple[str, str]]) -> dict:
+def edit_view(departure_id: int, client: str, questions: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Pick an answered question to change."""
     return modal(
         EDIT_VIEW,
@@ -485,7 +462,7 @@ class HomeContent:
     empty_hint: str = "No open departures. Type `/departure <client>` when a client tells you they are leaving."
 
 
-def home_view(content: HomeContent) -> dict:
+def home_view(content: HomeContent) -> dict[str, Any]:
     blocks: list[Block] = [HeaderBlock(text=plain("Your open departures", HEADER_TEXT))]
     if not content.rows:
         blocks.append(section(content.empty_hint))

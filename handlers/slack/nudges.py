@@ -13,16 +13,21 @@ import logging
 import re
 from email.header import decode_header, make_header
 from email.message import Message
+from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.departures import DepartureError, status_label
-from bot.dispatcher import Availability, Notice, Settled
+from bot.clock import Clock
 from bot.mailer import SendError, plain_text
-from bot.playbook import CHANNEL
+from bot.notify import Action, Availability, Notice
+from bot.replies import Person, Refusal, Result, Say, Tone
+from bot.settings import Settings
+from bot.settling import Outcome, Settled
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation
+from handlers.slack.web_api import SlackOut
+from storage.records import CHANNEL
 
 log = logging.getLogger("sendoff.slack")
 
@@ -46,11 +51,14 @@ def draft_of(message: Message) -> kit.Draft:
 
 
 class SlackNotices:
-    """Delivers the dispatcher's notices, tells it who is away, and handles the buttons on them."""
+    """The notifier for Slack: delivers the dispatcher's notices and tells it who is away."""
 
-    def __init__(self, talk: Conversation) -> None:
-        self.talk = talk
-        self.core = talk.core
+    shows_drafts = True
+
+    def __init__(self, out: SlackOut, settings: Settings, clock: Clock) -> None:
+        self.out = out
+        self.settings = settings
+        self.clock = clock
         self._seen: dict[str, tuple[float, Availability]] = {}
 
     async def deliver(self, notice: Notice) -> None:
@@ -61,28 +69,28 @@ class SlackNotices:
         blocks = kit.nudge_blocks(text, notice.actions, record["id"] if record else None,
                                   touch["id"] if touch and "id" in touch else None, draft)  # fmt: skip
         if notice.recipient == CHANNEL:
-            channel = self.core.settings.channel
+            channel = self.settings.channel
             if not channel:
                 log.info("no SENDOFF_CHANNEL: a note for the channel was not posted: %s", notice.text)
                 return
         else:
-            channel = await self.talk.dm_channel(notice.recipient)
-            if channel is None:
+            found = await self.out.dm_channel(notice.recipient)
+            if found is None:
                 raise SendError(f"could not open a DM with {notice.recipient}", permanent=False)
-        await self.talk.acks.wait()
+            channel = found
         try:
-            await self.talk.client.chat_postMessage(channel=channel, text=kit.fallback(text), blocks=blocks)
+            await self.out.post(channel, kit.fallback(text), blocks)
         except SlackApiError as err:
-            error = err.response.get("error", str(err.response.status_code))
+            error = str(err.response.get("error", err.response.status_code))
             raise SendError(f"Slack: {error}", permanent=error in PERMANENT) from None
 
     async def presence(self, user: str) -> Availability:
         """Their time zone and whether their status says they are away; asked of Slack at most every 10 minutes."""
-        now = self.core.clock.now().timestamp()
+        now = self.clock.now().timestamp()
         known = self._seen.get(user)
         if known is not None and known[0] > now - PRESENCE_MEMORY_SECONDS:
             return known[1]
-        info = await self.talk.call("users.info", user=user)
+        info = await self.out.call("users.info", user=user)
         if info is None:
             return Availability(None)
         person = info.get("user", {})
@@ -99,73 +107,69 @@ def register(app: AsyncApp) -> None:
     app.view(kit.EMAIL_VIEW)(on_email_edited)
 
 
-def _outcome_blocks(body: dict, outcome: str) -> tuple[str, list[dict]]:
+def _outcome_blocks(body: dict[str, Any], outcome: str) -> tuple[str, list[dict[str, Any]]]:
     text = body.get("message", {}).get("text") or ""
     return text, kit.settled_blocks(text, outcome)
 
 
-async def on_nudge(ack, action, body, talk: Conversation, respond) -> None:
+async def on_nudge(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                   respond: AsyncRespond) -> None:  # fmt: skip
     """Retained, Still leaving, Mark paid, Signed, Continue or Draft email on a nudge."""
     await ack()
     user = body["user"]["id"]
-    what = action["action_id"].removeprefix(kit.NUDGE_PREFIX)
-    departures = talk.departures
-    try:
-        record = departures.get(int(action["value"]))
-        if what in ("retained", "leaving"):
-            departures.set_status(record, what, actor=user)
-            done = f"Marked as {status_label(what)} by {kit.user_ref(user)}."
-        elif what == "paid":
-            departures.mark_paid(record, actor=user)
-            done = "Marked paid: no more payment reminders, and held emails may go again."
-        elif what == "signed":
-            departures.mark_signed(record, actor=user)
-            done = "Marked signed by both parties."
-        elif what == "continue":
-            await talk.resume(user, record)
-            return
-        elif what == "draft":
-            departures.require_access(record, user)
-            draft = draft_of(talk.core.dispatcher.win_back_draft(record))
-            intro = f"A draft to send from your own mailbox to *{kit.escape(record['client'])}*:"
-            await respond(text=kit.fallback(intro), replace_original=False,
-                          blocks=kit.nudge_blocks(intro, (), None, None, draft))  # fmt: skip
-            return
-        else:
-            return
-    except DepartureError as err:
-        await talk.tell(user, f":warning: {kit.escape(err)}")
+    what = Action(action["action_id"].removeprefix(kit.NUDGE_PREFIX))
+    departure_id = int(action["value"])
+    if what is Action.DRAFT:
+        await draft_for(user, departure_id, talk, respond)
         return
+    result = talk.commands.act_on(user, departure_id, what)
+    if what is Action.CONTINUE or result.asked is not None:
+        await talk.show(user, result)
+        return
+    if result.warned:
+        await talk.show(user, result)
+        return
+    done = talk.words.message(result.parts).text + " " + talk.words.text("acted_by", person=Person(user))
     text, blocks = _outcome_blocks(body, done)
     await respond(text=text, blocks=blocks, replace_original=True)
 
 
-async def on_email(ack, action, body, talk: Conversation, respond) -> None:
+async def draft_for(user: str, departure_id: int, talk: Conversation, respond: AsyncRespond) -> None:
+    """A win-back email for the AM to send from their own mailbox."""
+    try:
+        record = talk.departures.get(departure_id)
+        talk.departures.access.require(record, user)
+    except Refusal as refusal:
+        await talk.show(user, Result.refused(refusal))
+        return
+    draft = draft_of(talk.core.dispatcher.win_back_draft(record))
+    intro = talk.words.text("draft_intro", client=record["client"])
+    blocks = kit.nudge_blocks(intro, (), None, None, draft)
+    await respond(text=kit.fallback(intro), replace_original=False, blocks=blocks)
+
+
+async def on_email(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                   respond: AsyncRespond) -> None:  # fmt: skip
     """Send, Edit, Skip or Always ask on a draft email."""
-    what = action["action_id"].removeprefix(kit.EMAIL_PREFIX)
+    await ack()
+    what = Action(action["action_id"].removeprefix(kit.EMAIL_PREFIX))
     user = body["user"]["id"]
     dispatcher = talk.core.dispatcher
     touch_id = int(action["value"])
-    if what == "edit":
-        await ack()
-        try:
+    try:
+        if what is Action.EDIT:
             dispatcher.approval_touch(touch_id, user)
             draft = draft_of(dispatcher.draft(touch_id))
-        except (LookupError, DepartureError) as err:
-            await talk.tell(user, f":warning: {kit.escape(err)}")
+            # the modal first: the trigger expires 3 s after the click
+            view = kit.email_edit_view(touch_id, draft, channel=body.get("channel", {}).get("id"),
+                                       ts=body.get("message", {}).get("ts"))  # fmt: skip
+            await talk.out.call("views.open", trigger_id=body["trigger_id"], view=view)
             return
-        # the modal first: the trigger expires 3 s after the click
-        view = kit.email_edit_view(touch_id, draft, channel=body.get("channel", {}).get("id"),
-                                   ts=body.get("message", {}).get("ts"))  # fmt: skip
-        await talk.call("views.open", trigger_id=body["trigger_id"], view=view)
-        return
-    await ack()
-    try:
-        if what == "send":
-            done = describe(await dispatcher.approve(touch_id, user))
-        elif what == "skip":
-            done = describe(dispatcher.decline(touch_id, user))
-        elif what == "always_ask":
+        if what is Action.SEND:
+            done = describe(talk, await dispatcher.approve(touch_id, user))
+        elif what is Action.SKIP:
+            done = describe(talk, dispatcher.decline(touch_id, user))
+        elif what is Action.ALWAYS_ASK:
             record = dispatcher.always_ask(touch_id, user)
             message = body.get("message", {})
             blocks = kit.always_asked_blocks(message.get("blocks", []), record["client"], touch_id)
@@ -173,18 +177,22 @@ async def on_email(ack, action, body, talk: Conversation, respond) -> None:
             return
         else:
             return
-    except (LookupError, DepartureError) as err:
-        await talk.tell(user, f":warning: {kit.escape(err)}")
+    except Refusal as refusal:
+        await talk.show(user, Result.refused(refusal))
+        return
+    except LookupError:
+        await talk.show(user, Result([Say("email_gone", tone=Tone.WARNING)]))
         return
     text, blocks = _outcome_blocks(body, done)
     await respond(text=text, blocks=blocks, replace_original=True)
 
 
-async def on_email_edited(ack, body, view, talk: Conversation) -> None:
+async def on_email_edited(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
     """The edited draft was submitted: it goes now, as written."""
+    talk: Conversation = context["talk"]
     values = {block: fields.get(kit.VALUE, {}).get("value") or "" for block, fields in view["state"]["values"].items()}
     if not values.get("subject", "").strip() or not values.get("text", "").strip():
-        await ack(response_action="errors", errors={"text": "The email needs a subject and some text."})
+        await ack(response_action="errors", errors={"text": talk.words.plain("email_needs_text")})
         return
     await ack()
     meta = json.loads(view.get("private_metadata") or "{}")
@@ -192,21 +200,24 @@ async def on_email_edited(ack, body, view, talk: Conversation) -> None:
     try:
         settled = await talk.core.dispatcher.approve(int(meta["touch"]), user,
                                                     override=(values["subject"].strip(), values["text"]))  # fmt: skip
-    except (LookupError, DepartureError) as err:
-        await talk.tell(user, f":warning: {kit.escape(err)}")
+    except Refusal as refusal:
+        await talk.show(user, Result.refused(refusal))
         return
-    done = describe(settled) + " (edited)"
+    except LookupError:
+        await talk.show(user, Result([Say("email_gone", tone=Tone.WARNING)]))
+        return
+    done = describe(talk, settled) + " " + talk.words.text("email_edited")
     if meta.get("channel") and meta.get("ts"):
-        await talk.call("chat.update", channel=meta["channel"], ts=meta["ts"], text=done,
-                        blocks=kit.settled_blocks("The draft email", done))  # fmt: skip
+        await talk.out.call("chat.update", channel=meta["channel"], ts=meta["ts"], text=done,
+                            blocks=kit.settled_blocks(talk.words.text("email_draft"), done))  # fmt: skip
     else:
-        await talk.tell(user, kit.escape(done))
+        await talk.out.tell(user, kit.fallback(done), kit.notice_blocks(done))
 
 
-def describe(settled: Settled) -> str:
+def describe(talk: Conversation, settled: Settled) -> str:
     """What became of a draft, as escaped mrkdwn."""
-    if settled.outcome == "sent":
-        return f"Sent to {kit.escape(settled.touch['recipient'])}."
-    if settled.outcome == "retry":
-        return "Sending failed for now; it will be tried again."
-    return f"Not sent ({settled.outcome}): {kit.escape(settled.detail)}."
+    if settled.outcome is Outcome.SENT:
+        return talk.words.text("email_sent", to=settled.touch["recipient"])
+    if settled.outcome is Outcome.RETRY:
+        return talk.words.text("email_retry")
+    return talk.words.text("email_not_sent", outcome=str(settled.outcome), detail=settled.detail)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.command_words import guess_client
 from handlers.slack import blocks as kit
@@ -13,10 +15,10 @@ def register(app: AsyncApp) -> None:
     app.shortcut(kit.REPORT_SHORTCUT)(on_report_shortcut)
 
 
-async def on_report_shortcut(ack, shortcut, context) -> None:
+async def on_report_shortcut(ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
     await ack()
     talk: Conversation = context["talk"]
     text = slack_text(shortcut.get("message", {}).get("text", ""))
     # The trigger expires 3 s after the click: the modal opens before anything else.
     view = kit.start_view(guess_client(text), text, src="shortcut")
-    await talk.call("views.open", trigger_id=shortcut["trigger_id"], view=view)
+    await talk.out.call("views.open", trigger_id=shortcut["trigger_id"], view=view)

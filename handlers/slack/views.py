@@ -7,15 +7,19 @@ errors``); nothing is saved until every field is valid.
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.answers import AnswerError, parse_client_name
-from bot.departures import DepartureError, FormError
+from bot.departures import FormError
+from bot.replies import Refusal, Result, Say
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation
+from storage.records import Source
 
 FALLBACK_ERROR_BLOCK = "client"
+SOURCES = {s.value: s for s in (Source.SLACK, Source.MENTION, Source.SHORTCUT)}
 
 
 def register(app: AsyncApp) -> None:
@@ -24,7 +28,7 @@ def register(app: AsyncApp) -> None:
     app.view(kit.EDIT_VIEW)(on_edit_submitted)
 
 
-def field_values(view: dict) -> dict[str, str | None]:
+def field_values(view: dict[str, Any]) -> dict[str, str | None]:
     """block id -> what was entered there, as the text the interview engine parses."""
     values: dict[str, str | None] = {}
     for block_id, elements in view.get("state", {}).get("values", {}).items():
@@ -41,14 +45,22 @@ def field_values(view: dict) -> dict[str, str | None]:
     return values
 
 
-def _metadata(view: dict) -> dict:
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
     try:
-        return json.loads(view.get("private_metadata") or "{}")
+        found = json.loads(view.get("private_metadata") or "{}")
     except json.JSONDecodeError:
         return {}
+    return found if isinstance(found, dict) else {}
 
 
-async def on_start_submitted(ack, body, view, context) -> None:
+def _inline(talk: Conversation, result: Result) -> str:
+    """A refusal as one field's inline error: plain text, within Slack's limit."""
+    said = next((p for p in result.parts if isinstance(p, Say)), Say("nothing_waiting"))
+    return kit.clip(talk.words.plain(said.key, **{k: str(v) for k, v in said.values.items()}), 150)
+
+
+async def on_start_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                             context: AsyncBoltContext) -> None:  # fmt: skip
     talk: Conversation = context["talk"]
     values = field_values(view)
     try:
@@ -59,38 +71,40 @@ async def on_start_submitted(ack, body, view, context) -> None:
     await ack()
     user = body["user"]["id"]
     context_text = (values.get("context") or "").strip() or None
-    await talk.start(user, name, source=_metadata(view).get("src", "slack"), context=context_text)
+    source = SOURCES.get(str(_metadata(view).get("src")), Source.SLACK)
+    result = talk.commands.guarded(lambda: talk.commands.start(user, name, source=source, context=context_text))
+    await talk.started(user, result)
 
 
-async def on_form_submitted(ack, body, view, context) -> None:
+async def on_form_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                            context: AsyncBoltContext) -> None:  # fmt: skip
     talk: Conversation = context["talk"]
     user = body["user"]["id"]
     departure_id = int(_metadata(view).get("d", 0))
     try:
-        record = talk.departures.get(departure_id)
-        talk.departures.require_access(record, user)
-        record, outcome = talk.departures.answer_form(record, field_values(view), actor=user)
+        result = talk.turns.answer_form(user, departure_id, field_values(view))
     except FormError as err:
         await ack(response_action="errors", errors={qid: kit.clip(why, 150) for qid, why in err.errors.items()})
         return
-    except (AnswerError, DepartureError) as err:
+    except Refusal as refusal:
         # Not one field's fault (the interview moved on meanwhile): said on the first field.
         first = next(iter(view.get("state", {}).get("values", {})), FALLBACK_ERROR_BLOCK)
-        await ack(response_action="errors", errors={first: kit.clip(str(err), 150)})
+        await ack(response_action="errors", errors={first: _inline(talk, Result.refused(refusal))})
         return
     await ack()
-    await talk.after_form(user, record, outcome)
+    await talk.show(user, result)
 
 
-async def on_edit_submitted(ack, body, view, context) -> None:
+async def on_edit_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                            context: AsyncBoltContext) -> None:  # fmt: skip
     talk: Conversation = context["talk"]
     user = body["user"]["id"]
     question_id = field_values(view).get("question") or ""
-    try:
-        record = talk.departures.get(int(_metadata(view).get("d", 0)))
-        talk.departures.edit(record, question_id, actor=user)
-    except (AnswerError, DepartureError) as err:
-        await ack(response_action="errors", errors={"question": kit.clip(str(err), 150)})
+    departure_id = int(_metadata(view).get("d", 0))
+    result = talk.commands.guarded(lambda: talk.commands.edit_answer(user, departure_id, question_id))
+    if result.warned:
+        await ack(response_action="errors", errors={"question": _inline(talk, result)})
         return
     await ack()
-    await talk.ask(talk.departures.get(record["id"]))
+    await talk.show(user, result)
+

@@ -5,6 +5,9 @@ the methods sendoff uses, refuses payloads that break Block Kit's limits (the
 limits are written out here, independently of the builders), and can be told
 to answer 429 with ``Retry-After`` or an error. ``response_url`` posts land
 here too, under ``/respond/<name>``.
+
+Trigger ids come from the fake (``issue_trigger``), so it can hold the app to
+Slack's rules for them: a trigger opens one view, within 3 seconds of the click.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +25,8 @@ from aiohttp import web
 
 TOKEN = "xoxb-test-token"
 BOT_USER = "U0BOT"
+# Slack: "trigger_id ... expires in 3 seconds" and "can only be used once".
+TRIGGER_LIFETIME = 3.0
 
 
 @dataclass
@@ -48,6 +55,10 @@ class FakeSlack:
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
+    # Seconds, for trigger ids only; a test swaps it to expire a trigger without waiting.
+    now: Callable[[], float] = field(default=time.monotonic)
+    _triggers: dict[str, float] = field(default_factory=dict)  # trigger id -> when it was issued
+    _used_triggers: set[str] = field(default_factory=set)
 
     # -- control --------------------------------------------------------------------------
     async def start(self) -> str:
@@ -79,6 +90,12 @@ class FakeSlack:
              times: int = 1, channel: str | None = None) -> None:  # fmt: skip
         """The next ``times`` calls of ``method`` (to ``channel``) answer ``error`` (ok false) or HTTP ``status``."""
         self._failures.setdefault(method, []).append(Failure(error, status, retry_after, times, channel))
+
+    def issue_trigger(self) -> str:
+        """A trigger id, as Slack puts in a payload the moment a person clicks or types a command."""
+        trigger = f"{next(self._ts)}.{int(self.now() * 1000)}.{len(self._triggers):08x}"
+        self._triggers[trigger] = self.now()
+        return trigger
 
     def response_url(self, name: str = "r1") -> str:
         return f"{self.url}/respond/{name}"
@@ -159,12 +176,29 @@ class FakeSlack:
     def _chat_postEphemeral(self, body: dict) -> dict:
         return {"message_ts": self._next_ts()}
 
+    def _use_trigger(self, trigger: str) -> str | None:
+        """The error Slack gives for ``trigger``, or None after spending it."""
+        issued = self._triggers.get(trigger)
+        if issued is None or trigger in self._used_triggers:
+            return "invalid_trigger_id"
+        if self.now() - issued > TRIGGER_LIFETIME:
+            return "expired_trigger_id"
+        self._used_triggers.add(trigger)
+        return None
+
     def _views_open(self, body: dict) -> dict:
-        if not body.get("trigger_id"):
-            return {"error": "invalid_trigger_id"}
+        error = self._use_trigger(str(body.get("trigger_id", "")))
+        if error is not None:
+            return {"error": error}
         return {"view": {"id": f"V{next(self._ts)}", **_json(body.get("view"))}}
 
-    _views_update = _views_open
+    _views_push = _views_open
+
+    def _views_update(self, body: dict) -> dict:
+        # Updating names the view; it needs no trigger.
+        if not body.get("view_id") and not body.get("external_id"):
+            return {"error": "invalid_arguments"}
+        return {"view": {"id": body.get("view_id") or f"V{next(self._ts)}", **_json(body.get("view"))}}
 
     def _views_publish(self, body: dict) -> dict:
         if not body.get("user_id"):
@@ -227,7 +261,7 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def check_payload(method: str, body: dict[str, Any]) -> list[str]:
     if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
         return _message_problems(body)
-    if method in ("views.open", "views.update", "views.publish"):
+    if method in ("views.open", "views.push", "views.update", "views.publish"):
         view = _json(body.get("view"))
         if not isinstance(view, dict):
             return ["view is missing"]

@@ -1,5 +1,8 @@
 """Slack's side of the conversation: signed requests to the app, as Slack sends them.
 
+Every payload that carries a trigger id gets a fresh one from the fake, which
+then holds the app to Slack's rules for it (one view, within 3 seconds).
+
 Also "a person": ``answer_like_a_person`` reads the latest question in the
 DM (from what reached the fake Web API) and clicks, picks or types.
 """
@@ -68,7 +71,7 @@ class SlackDriver:
                 "token": "legacy", "team_id": TEAM, "channel_id": channel, "channel_name": "general",
                 "user_id": user, "user_name": user.lower(), "command": "/departure", "text": text,
                 "response_url": self.fake.response_url(f"cmd{next(self._ids)}"),
-                "trigger_id": f"trigger-{next(self._ids)}", "api_app_id": "A0TEST",
+                "trigger_id": self.fake.issue_trigger(), "api_app_id": "A0TEST",
             },
             **kwargs,
         )  # fmt: skip
@@ -92,7 +95,7 @@ class SlackDriver:
                            container: dict | None = None) -> Reply:  # fmt: skip
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user, "team_id": TEAM},
-            "api_app_id": "A0TEST", "trigger_id": f"trigger-{next(self._ids)}",
+            "api_app_id": "A0TEST", "trigger_id": self.fake.issue_trigger(),
             "response_url": self.fake.response_url(f"act{next(self._ids)}"),
             "container": container or {"type": "message", "channel_id": channel or f"D{user}"},
             "channel": {"id": channel or f"D{user}"}, "message": message or {"ts": "1.1", "blocks": []},
@@ -121,7 +124,7 @@ class SlackDriver:
         state = {block_id: {"value": element} for block_id, element in values.items()}
         payload = {
             "type": "view_submission", "team": {"id": TEAM}, "user": {"id": user, "team_id": TEAM},
-            "api_app_id": "A0TEST", "trigger_id": f"trigger-{next(self._ids)}",
+            "api_app_id": "A0TEST", "trigger_id": self.fake.issue_trigger(),
             "view": {**view, "id": "V1", "state": {"values": state}},
         }  # fmt: skip
         return await self.interactive(payload)
@@ -130,7 +133,7 @@ class SlackDriver:
         payload = {
             "type": "message_action", "callback_id": callback_id, "team": {"id": TEAM},
             "user": {"id": user, "team_id": TEAM}, "channel": {"id": "C0GEN"}, "api_app_id": "A0TEST",
-            "trigger_id": f"trigger-{next(self._ids)}", "response_url": self.fake.response_url("sc"),
+            "trigger_id": self.fake.issue_trigger(), "response_url": self.fake.response_url("sc"),
             "message_ts": "1.3", "message": {"type": "message", "text": message_text, "ts": "1.3", "user": "U0X"},
         }  # fmt: skip
         return await self.interactive(payload)

@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import Core, build_core
+from bot.app import Core
 from bot.clock import ManualClock
 from bot.settings import Settings
 from handlers.server import build_web_app, drain
-from handlers.slack import build_slack_app
+from handlers.slack.bolt_app import build_slack_app
 from tests.fakes.slack import TOKEN, FakeSlack
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 
@@ -47,8 +47,9 @@ async def start_world(settings: Settings, clock: ManualClock, *, background: boo
     fake.add_user("U0BOB", "bob@example.com")
     fake.add_user("U0BOSS", "boss@example.com")
     settings = replace(settings, slack_api_url=api_url)
-    core = build_core(settings, clock=clock)
-    web_app = build_web_app(core, build_slack_app(core, process_before_response=not background))
+    slack = build_slack_app(settings, clock=clock, process_before_response=not background)
+    core = slack.core
+    web_app = build_web_app(core, slack)
     runner = web.AppRunner(web_app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -82,3 +83,35 @@ def slack_settings(tmp_path: Path) -> Settings:
 async def world(slack_settings: Settings, clock: ManualClock) -> AsyncIterator[SlackWorld]:
     async for built in start_world(slack_settings, clock):
         yield built
+
+
+@pytest.fixture
+def person_answers() -> dict[str, str]:
+    """A person's answers to the default interview, by question id; anything not here gets the
+    first option, 2026-11-20 for a date, or "Fine"."""
+    return {
+        "confirmed": "yes",
+        "told_how": "meeting",
+        "notified_on": "2026-11-20",
+        "reason": "competitor",
+        "in_their_words": "BigCo is 20% cheaper <and> faster",
+        "competitor": "BigCo",
+        "mrr": "1,200",
+        "fixable": "no",
+        "final_payment": "500",
+        "final_payment_due": "2026-12-15",
+        "data_ownership": "Their logo files are theirs; our templates stay ours",
+        "data_by": "2026-12-20",
+        "support_ends": "2027-01-31",
+        "agreement_signed": "no",
+        "client_requests": "Export of all reports",
+        "alternative": "None",
+        "consent": "yes",
+        "contact_name": "Jane Roe",
+        "contact_email": "jane@acme.example",
+        "country": "Germany",
+        "greetings": "yes",
+        "topics": "SEO",
+        "differently": "Talk about price earlier",
+        "workload": "12",
+    }

@@ -1,74 +1,87 @@
-"""`sendoff console` as a user runs it: a real process, piped stdin, real files."""
+"""`sendoff console` as a user runs it: a real process, piped stdin, real files.
+
+Answers are given by question id (tests.fakes.console_driver reads which question
+is on screen), so the tests hold however the interview script orders its questions.
+"""
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
-import time
-from datetime import datetime, timedelta
+import email
+import re
+from datetime import date, datetime, timedelta
+from email import policy
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from tinydb import TinyDB
 
+from bot.clock import parse_iso
+from bot.workdays import is_working_day
+from tests.fakes.console_driver import Console, Typed
+
 pytestmark = pytest.mark.slow
 
-FULL_INTERVIEW = [
-    "/departure Acme Corp",
-    "1", "2", "today", "5", "They found it cheaper", "BigCo", "$1,200",
-    "9",  # no option 9: asked again
-    "2", "back", "", "later",  # back to "fixable", keep it, park the save stage
-    "500 EUR", "31/02/2027", "in 30 days", "Data is theirs", "in 2 weeks", "skip", "no", "skip", "skip",
-    "yes", "John Doe", "not-an-email", "john@example.com", "Narnia", "USA", "1", "yes", "gardening",
-    "skip", "12",
-    "/resume acme", "rebuild trust", "Jane", "in 3 weeks",
-    "/status Acme Corp",
-    "/report",
-]  # fmt: skip
+BERLIN = ZoneInfo("Europe/Berlin")  # SENDOFF_TIMEZONE of the console under test
+
+# One sitting: the save stage is parked with "later", the rest answered, with a few mistakes on the way.
+FIRST_SITTING: dict[str, Any] = {
+    "confirmed": "yes",
+    "told_how": "email",
+    "notified_on": "today",
+    "reason": "competitor",
+    "in_their_words": "They found it cheaper",
+    "competitor": "BigCo",
+    "mrr": "$1,200",
+    "fixable": ["9", "maybe", ""],  # no option 9: asked again; then "back" from the next one, Enter keeps "maybe"
+    "save_plan": ["back", "later"],  # back to "fixable", then park the rest of the save stage
+    "final_payment": "500 EUR",
+    "final_payment_due": ["31/02/2027", "in 30 days"],
+    "data_ownership": "Data is theirs",
+    "data_by": "in 2 weeks",
+    "support_ends": "skip",
+    "agreement_signed": "no",
+    "client_requests": "skip",
+    "alternative": "skip",
+    "consent": "yes",
+    "contact_name": "John Doe",
+    "contact_email": ["not-an-email", "john@example.com"],
+    "country": ["Narnia", "USA"],
+    "timezone": "America/New_York",  # the USA has several: the console asks
+    "greetings": "yes",
+    "topics": "gardening",
+    "differently": "skip",
+    "workload": "12",
+}
+PARKED_STAGE = {"save_plan": "rebuild trust", "save_owner": "Jane", "save_by": "in 3 weeks"}
 
 
-def console_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDOFF_", "SLACK_", "SMTP_"))}
-    env.update(SENDOFF_DB=str(tmp_path / "data" / "sendoff.json"), SENDOFF_TIMEZONE="Europe/Berlin", USER="ann")
-    return env
-
-
-def run_console(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "handlers.cli", "console"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=console_env(tmp_path),
-        timeout=60,
-    )
-
-
-def stored_departures(tmp_path: Path) -> list[dict]:
-    db = TinyDB(tmp_path / "data" / "sendoff.json")
+def stored_departures(folder: Path) -> list[dict[str, Any]]:
+    db = TinyDB(folder / "data" / "sendoff.json")
     try:
         return db.table("departures").all()
     finally:
         db.close()
 
 
-def test_a_piped_session_completes_a_departure(tmp_path):
-    result = run_console(tmp_path, FULL_INTERVIEW)
-    out = result.stdout
-    assert result.returncode == 0, result.stderr
+def test_a_piped_session_completes_a_departure(tmp_path, prompts):
+    with Console(tmp_path, prompts) as console:
+        console.send("/departure Acme Corp")
+        asked = console.interview(FIRST_SITTING)
+        console.send("/resume acme")
+        console.interview(PARKED_STAGE)
+        console.send("/status Acme Corp")
+        console.send("/report")
+        assert console.close() == 0, console.errors
+    out = console.output
+    assert asked.count("fixable") == 3  # a wrong number, the answer, and Enter after "back"
     assert "There is no option 9: pick a number from 1 to 3." in out
     assert "31/02/2027 is not a real date: February 2027 has 28 days." in out
     assert "'not-an-email' is not an email address" in out
     assert "I do not know the country 'Narnia'" in out
     assert 'Parked the rest of "Can it be saved"' in out
     assert "Interview complete for Acme Corp." in out
-    assert "Which time zone are they in?" in out  # the USA has several
     assert "save rate n/a" in out and "1,200 USD" in out
     [record] = stored_departures(tmp_path)
     answers = record["interview"]["answers"]
@@ -82,100 +95,111 @@ def test_a_piped_session_completes_a_departure(tmp_path):
     assert "Bye. Everything is saved." in out
 
 
-def test_starting_an_open_client_again_offers_to_resume(tmp_path):
-    result = run_console(tmp_path, ["/departure Acme Corp", "1", "/departure ACME  corp", "/list"])
-    assert "already has an open departure" in result.stdout
+def test_starting_an_open_client_again_offers_to_resume(tmp_path, prompts):
+    with Console(tmp_path, prompts) as console:
+        console.send("/departure Acme Corp")
+        console.interview({"confirmed": "yes"})
+        console.command("/departure ACME  corp", then="already has an open departure")
+        console.send("/list")
+        assert console.close() == 0, console.errors
     assert len(stored_departures(tmp_path)) == 1
 
 
-class LiveConsole:
-    """A console process driven line by line, as a person at a pipe would."""
+def test_sigkill_mid_interview_resumes_at_the_same_question(tmp_path, prompts):
+    with Console(tmp_path, prompts) as console:
+        console.send("/departure Acme Corp")
+        console.interview({"confirmed": "yes", "told_how": "call", "notified_on": "today", "reason": "price",
+                           "in_their_words": "skip", "mrr": "skip", "fixable": "no"})  # fmt: skip
+        assert console.close() == 0, console.errors
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "handlers.cli", "console"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-            env=console_env(tmp_path),
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+    with Console(tmp_path, prompts) as live:
+        live.expect("Resuming the interview for Acme Corp")
+        live.next_question()  # Acme's next question stays unanswered
+        live.send("/departure Beta GmbH")
+        # "competitor" typed as a word, as a person may, rather than its number
+        live.interview({"confirmed": "yes", "told_how": "meeting", "notified_on": "yesterday",
+                        "reason": Typed("competitor")})  # fmt: skip
+        assert live.next_question().question.id == "in_their_words"
+        live.kill()
 
-    def _pump(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout: float = 20) -> list[str]:
-        seen = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            seen.append(line)
-            if text in line:
-                return seen
-        raise AssertionError(f"never saw {text!r}; saw {seen}")
-
-    def send(self, line: str, then: str) -> list[str]:
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self.wait_for(then)
-
-
-def test_sigkill_mid_interview_resumes_at_the_same_question(tmp_path):
-    run_console(tmp_path, ["/departure Acme Corp", "1", "1", "today", "1", "skip", "skip", "3"])
-    live = LiveConsole(tmp_path)
-    live.wait_for("Resuming the interview for Acme Corp")
-    live.send("/departure Beta GmbH", "Has Beta GmbH confirmed")
-    live.send("1", "How did they tell us?")
-    live.send("3", "On which date did they tell us?")
-    live.send("yesterday", "What is the main reason Beta GmbH is leaving?")
-    live.send("competitor", "In their words")
-    live.process.send_signal(signal.SIGKILL)
-    live.process.wait(timeout=10)
-
-    result = run_console(tmp_path, ["/quit"])
-    assert "Resuming the interview for Beta GmbH (4/" in result.stdout
-    assert "In their words, why are they leaving?" in result.stdout
+    with Console(tmp_path, prompts) as console:
+        console.expect("Resuming the interview for Beta GmbH (4/")
+        assert console.next_question().question.id == "in_their_words"
+        console.send("/quit")
+        assert console.close() == 0, console.errors
     beta = next(d for d in stored_departures(tmp_path) if d["client"] == "Beta GmbH")
     answers = beta["interview"]["answers"]
     assert [answers[q]["value"] for q in ("confirmed", "told_how", "reason")] == ["yes", "meeting", "competitor"]
-    yesterday = datetime.now(ZoneInfo("Europe/Berlin")).date() - timedelta(days=1)
-    assert answers["notified_on"]["value"] == yesterday.isoformat()
+    # "yesterday" by the console's own clock, when it was answered
+    answered = parse_iso(answers["notified_on"]["at"]).astimezone(BERLIN).date()
+    assert answers["notified_on"]["value"] == (answered - timedelta(days=1)).isoformat()
     acme = next(d for d in stored_departures(tmp_path) if d["client"] == "Acme Corp")
     assert acme["status"] == "leaving"  # "fixable: no" was its last acknowledged answer
 
 
-def interview_lines(client: str, email: str, country: str, *extra: str) -> list[str]:
-    return [f"/departure {client}", "1", "1", "today", "1", "Too dear", "900", "3",
-            "0", "today", "none", "skip", "skip", "yes", "none", "none",
-            "yes", "Pat", email, country, *extra, "yes", "skip", "skip", "10", "/paid " + client]  # fmt: skip
+def test_forget_asks_first_and_erases_only_on_yes(tmp_path, prompts):
+    say = prompts.messages.render
+    with Console(tmp_path, prompts) as console:
+        console.send("/departure Acme Corp")
+        console.interview({"confirmed": "yes", "told_how": "email", "notified_on": "today"})
+        console.command("/forget Acme Corp", then=say("confirm_forget", client="Acme Corp"))
+        console.command("no", then=say("nothing_erased"))
+        # still there, answers and all (the data file is read once the console has stopped)
+        console.command("/status Acme Corp", then="Acme Corp (#1)")
+        console.command("/forget Acme Corp", then=say("confirm_forget", client="Acme Corp"))
+        console.command("yes", then=say("forgotten", client="Acme Corp"))
+        assert console.close() == 0, console.errors
+    [erased] = stored_departures(tmp_path)
+    assert "Acme" not in str(erased)
+    assert "told_how" not in erased["interview"]["answers"] and "notified_on" not in erased["interview"]["answers"]
 
 
-def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_an_opt_out(tmp_path):
-    import email
-    from email import policy
+def year_end_answers(email_address: str, country: str, zone: str | None = None) -> dict[str, Any]:
+    answers = {
+        "confirmed": "yes", "told_how": "call", "notified_on": "today", "reason": "price",
+        "in_their_words": "Too dear", "mrr": "900", "fixable": "no", "final_payment": "0",
+        "final_payment_due": "today", "data_ownership": "none", "data_by": "skip", "support_ends": "skip",
+        "agreement_signed": "yes", "client_requests": "none", "alternative": "none", "consent": "yes",
+        "contact_name": "Pat", "contact_email": email_address, "country": country, "greetings": "yes",
+        "topics": "skip", "differently": "skip", "workload": "10",
+    }  # fmt: skip
+    if zone is not None:
+        answers["timezone"] = zone
+    return answers
 
-    from bot.workdays import is_working_day
 
-    lines = [
-        *interview_lines("Acme Corp", "pat@acme.example", "Germany"),
-        *interview_lines("Bolt Ltd", "pat@bolt.example", "USA", "1"),  # New York
-        *interview_lines("Crane Pty", "pat@crane.example", "Australia", "1"),
-        "/advance 2026-12-28 12:00",
-        "/optout Crane Pty",
-        "/departed Bolt Ltd",
-        "/wonback Bolt Ltd",
-        "/advance 400d",
+CLOCK_LINE = re.compile(r"The clock is now \w{3} (\d{2} \w{3} \d{4} \d{2}:\d{2})")
+
+
+def advance(console: Console, argument: str) -> datetime:
+    """``/advance``, and the console's clock after it (the console starts on the system's date)."""
+    line = console.command(f"/advance {argument}", then="The clock is now")[-1]
+    found = CLOCK_LINE.search(line)
+    assert found, line
+    return datetime.strptime(found[1], "%d %b %Y %H:%M").replace(tzinfo=BERLIN)
+
+
+def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_an_opt_out(tmp_path, prompts):
+    clients = [
+        ("Acme Corp", year_end_answers("pat@acme.example", "Germany")),
+        ("Bolt Ltd", year_end_answers("pat@bolt.example", "USA", "America/New_York")),
+        ("Crane Pty", year_end_answers("pat@crane.example", "Australia", "Australia/Brisbane")),
     ]
-    result = run_console(tmp_path, lines)
-    assert result.returncode == 0, result.stderr
-    assert "Bolt Ltd is now won back" in result.stdout and "Crane Pty opted out" in result.stdout
+    with Console(tmp_path, prompts) as console:
+        for client, answers in clients:
+            console.send(f"/departure {client}")
+            console.interview(answers)
+            console.send(f"/paid {client}")
+        # After the Christmas greetings and the first check-ins: the next 28 December on the console's clock.
+        today = advance(console, "1m")
+        after_christmas = date(today.year if today.date() <= date(today.year, 12, 14) else today.year + 1, 12, 28)
+        cut = advance(console, f"{after_christmas} 12:00")
+        console.send("/optout Crane Pty")
+        console.send("/departed Bolt Ltd")
+        console.send("/wonback Bolt Ltd")
+        advance(console, "400d")
+        assert console.close() == 0, console.errors
+    assert "Bolt Ltd is now won back" in console.output and "Crane Pty opted out" in console.output
     zones = {"pat@acme.example": ("Europe/Berlin", "DE"), "pat@bolt.example": ("America/New_York", "US")}
     sent: dict[str, int] = {}
     for path in sorted((tmp_path / "data" / "outbox").glob("*.eml")):
@@ -185,12 +209,12 @@ def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_
         key = message["X-Sendoff-Touch"]
         sent[key] = sent.get(key, 0) + 1
         if to == "pat@crane.example":
-            assert when < datetime(2026, 12, 28, 11, tzinfo=when.tzinfo), "an email after the opt-out"
+            assert when <= cut, "an email after the opt-out"
             continue
         zone, country = zones[to]
         local = when.astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute) == (9, 0) and is_working_day(local.date(), country), (key, local)
         if to == "pat@bolt.example":
-            assert when < datetime(2026, 12, 28, 11, tzinfo=when.tzinfo), "an email after the win-back"
+            assert when <= cut, "an email after the win-back"
     assert sent and set(sent.values()) == {1}
     assert any(k.startswith("1:check_in") for k in sent) and any(k.startswith("1:greeting") for k in sent)

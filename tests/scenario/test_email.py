@@ -13,7 +13,10 @@ from aiosmtpd.smtp import SMTP
 
 from bot.app import build_core
 from bot.clock import parse_iso
-from tests.unit.test_playbook import interview
+from bot.dispatcher import Outcome
+from storage.records import Channel, TouchKind
+
+pytest_plugins = ["tests.touch_data"]
 
 
 class Sink:
@@ -42,24 +45,17 @@ async def smtp():
 
 
 @pytest.fixture
-def mail_core(settings, clock, smtp):
+def mail_core(settings, clock, smtp, notifier):
     configured = replace(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
                          mail_from="Team <team@agency.example>")  # fmt: skip
-    core = build_core(configured, clock=clock)
-    notices = []
-
-    async def notice(notice):
-        notices.append(notice.text)
-
-    core.dispatcher.notify = notice
-    core.notices = notices
+    core = build_core(configured, notifier, clock=clock)
     yield core
     core.close()
 
 
-async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, clock, smtp):
-    interview(mail_core)
-    greeting = next(t for t in mail_core.store.find_touches() if t["kind"] == "greeting")
+async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, clock, smtp, interview):
+    interview(mail_core.departures)
+    greeting = next(t for t in mail_core.store.find_touches() if t["kind"] == TouchKind.GREETING)
     clock.set(parse_iso(greeting["due_at"]))  # Christmas Eve, 09:00 in Berlin
     await mail_core.dispatcher.run_due()
     message = smtp.messages[0]
@@ -75,18 +71,18 @@ async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, 
     assert message["Reply-To"] and "\n" not in message["Subject"]
 
 
-async def test_a_421_is_retried_and_a_550_fails_and_tells_the_am(mail_core, clock, smtp):
-    interview(mail_core)
+async def test_a_421_is_retried_and_a_550_fails_and_tells_the_am(mail_core, clock, smtp, notifier, interview):
+    interview(mail_core.departures)
     smtp.replies = ["421 Try again later"]
     clock.advance(timedelta(days=29))
     outcomes = [s.outcome for s in await mail_core.dispatcher.run_due()]
-    assert "retry" in outcomes and smtp.messages == []
+    assert Outcome.RETRY in outcomes and smtp.messages == []
     clock.advance(timedelta(minutes=10))
-    assert [s.outcome for s in await mail_core.dispatcher.run_due()] == ["sent"]
+    assert [s.outcome for s in await mail_core.dispatcher.run_due()] == [Outcome.SENT]
     assert len(smtp.messages) == 1
 
     smtp.replies = ["550 No such user"]
     clock.advance(timedelta(days=7))  # the New Year greeting
-    emails = [s for s in await mail_core.dispatcher.run_due() if s.touch["channel"] == "email"]
-    assert [s.outcome for s in emails] == ["failed"]
-    assert any("550 No such user" in n for n in mail_core.notices)
+    emails = [s for s in await mail_core.dispatcher.run_due() if s.touch["channel"] == Channel.EMAIL]
+    assert [s.outcome for s in emails] == [Outcome.FAILED]
+    assert any("550 No such user" in n.text for n in notifier.notices)

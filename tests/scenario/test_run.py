@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from bot.app import build_core
+from bot.notify import LogNotifier
 from bot.settings import Settings
 from handlers.slack import blocks as kit
 from tests.fakes.slack import TOKEN, FakeSlack
@@ -97,7 +98,7 @@ async def test_run_serves_http_answers_slack_and_stops_cleanly_on_sigterm(tmp_pa
         await fake.stop()
     assert process.returncode == 0, stderr.decode()
     assert b"stopped" in stderr and SIGNING_SECRET.encode() not in stderr and TOKEN.encode() not in stderr
-    core = build_core(Settings(db_path=tmp_path / "data" / "sendoff.json"))
+    core = build_core(Settings(db_path=tmp_path / "data" / "sendoff.json"), LogNotifier())
     try:
         record = core.departures.find("Acme Corp")
         assert core.departures.state(record).values() == {"confirmed": "yes"}

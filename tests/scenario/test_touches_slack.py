@@ -12,18 +12,23 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.clock import parse_iso
+from bot.dispatcher import Outcome
 from handlers.slack import blocks as kit
+from storage.records import Approval, Source, Status, TouchStatus
 from tests.scenario.conftest import TEAM_CHANNEL, start_world
-from tests.unit.test_playbook import CONSENTING
 
 pytestmark = pytest.mark.asyncio
+pytest_plugins = ["tests.touch_data"]
 
 
-def consenting(world, am="U0ANN", answers=CONSENTING):
-    record = world.departures.start("Acme Corp", am=am, source="test").departure
-    for raw in answers:
-        record, _ = world.departures.answer(record, raw, actor=am)
-    return world.departures.mark_paid(record, actor=am)
+@pytest.fixture
+def consenting(interview):
+    """``consenting(world, am=, answers=, paid=)``: Acme Corp's interview, answered in Slack to the end."""
+
+    def answered(world, am="U0ANN", answers=None, *, paid=True):
+        return interview(world.departures, answers=answers, am=am, source=Source.SLACK, paid=paid)
+
+    return answered
 
 
 def touch(world, key):
@@ -52,28 +57,28 @@ async def due(world, clock, key):
     return {s.touch["key"]: s.outcome for s in await world.core.dispatcher.run_due()}
 
 
-async def test_the_first_email_is_a_draft_for_the_am_and_the_next_go_by_themselves(world, clock):
+async def test_the_first_email_is_a_draft_for_the_am_and_the_next_go_by_themselves(world, clock, consenting):
     consenting(world)
     settled = await due(world, clock, "1:greeting:Christmas Day:2026")
-    assert settled["1:greeting:Christmas Day:2026"] == "awaiting_approval" and outbox(world) == []
+    assert settled["1:greeting:Christmas Day:2026"] == Outcome.AWAITING_APPROVAL and outbox(world) == []
     [draft] = drafts_to(world)
     assert buttons(draft) == ["email:send", "email:edit", "email:skip", "email:always_ask"]
     shown = json.dumps(draft["blocks"])
     assert "jane@acme.example" in shown and "Season's greetings" in shown and "Christmas Day" in shown
 
     await world.slack.press_in("U0ANN", draft, "email:send")
-    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == "sent"
+    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == TouchStatus.SENT
     [sent] = outbox(world)
     assert read_eml(sent)["To"].addresses[0].addr_spec == "jane@acme.example"
     assert "Sent to jane@acme.example" in json.dumps(world.fake.to("response_url")[-1])
 
     settled = await due(world, clock, "1:greeting:New Year's Day:2027")
-    assert settled["1:greeting:New Year's Day:2027"] == "sent" and len(drafts_to(world)) == 1
+    assert settled["1:greeting:New Year's Day:2027"] == Outcome.SENT and len(drafts_to(world)) == 1
     await world.slack.press_in("U0ANN", draft, "email:send")  # an old draft pressed again sends nothing
     assert len(outbox(world)) == 2
 
 
-async def test_an_edited_draft_goes_as_written_and_escaped(world, clock):
+async def test_an_edited_draft_goes_as_written_and_escaped(world, clock, consenting):
     consenting(world)
     await due(world, clock, "1:greeting:Christmas Day:2026")
     [draft] = drafts_to(world)
@@ -97,7 +102,7 @@ async def test_an_edited_draft_goes_as_written_and_escaped(world, clock):
     assert "(edited)" in json.dumps(world.fake.to("chat.update")[-1])
 
 
-async def test_skip_and_always_ask_keep_every_email_waiting_for_the_am(world, clock):
+async def test_skip_and_always_ask_keep_every_email_waiting_for_the_am(world, clock, consenting):
     consenting(world)
     await due(world, clock, "1:greeting:Christmas Day:2026")
     [draft] = drafts_to(world)
@@ -105,10 +110,10 @@ async def test_skip_and_always_ask_keep_every_email_waiting_for_the_am(world, cl
     kept = world.fake.to("response_url")[-1]
     assert buttons(kept) == ["email:send", "email:edit", "email:skip"]
     await world.slack.press_in("U0BOB", draft, "email:skip")  # not Bob's departure
-    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == "awaiting_approval"
+    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == TouchStatus.AWAITING_APPROVAL
     await world.slack.press_in("U0ANN", draft, "email:skip")
     skipped = touch(world, "1:greeting:Christmas Day:2026")
-    assert (skipped["status"], skipped["reason"]) == ("cancelled", "skipped by U0ANN")
+    assert (skipped["status"], skipped["reason"]) == (TouchStatus.CANCELLED, "skipped by U0ANN")
     await due(world, clock, "1:greeting:New Year's Day:2027")
     assert len(drafts_to(world)) == 2 and outbox(world) == []
     await world.slack.press_in("U0ANN", drafts_to(world)[-1], "email:send")
@@ -116,7 +121,8 @@ async def test_skip_and_always_ask_keep_every_email_waiting_for_the_am(world, cl
     assert len(drafts_to(world)) == 3 and len(outbox(world)) == 1  # "always ask" holds after a send too
 
 
-async def test_a_nudge_waits_for_working_hours_in_the_am_zone_and_while_they_are_on_vacation(world, clock):
+async def test_a_nudge_waits_for_working_hours_in_the_am_zone_and_while_they_are_on_vacation(world, clock,
+                                                                                             consenting):
     world.fake.users["U0ANN"]["tz"] = "America/New_York"
     world.fake.users["U0ANN"]["profile"].update(status_text="On vacation", status_emoji=":palm_tree:")
     consenting(world)
@@ -126,7 +132,7 @@ async def test_a_nudge_waits_for_working_hours_in_the_am_zone_and_while_they_are
         return [m for m in world.fake.messages_to("DU0ANN") if "Data of" in m["text"]]
 
     settled = await due(world, clock, key)  # 09:00 in Berlin, 03:00 in New York
-    assert settled[key] == "deferred" and nudges() == []
+    assert settled[key] == Outcome.DEFERRED and nudges() == []
     waiting = touch(world, key)
     assert "away" in waiting["deferred"]
     assert parse_iso(waiting["due_at"]).astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).hour == 9
@@ -134,7 +140,7 @@ async def test_a_nudge_waits_for_working_hours_in_the_am_zone_and_while_they_are
     assert nudges() == []
     world.fake.users["U0ANN"]["profile"].update(status_text="", status_emoji="")
     settled = await due(world, clock, key)
-    assert settled[key] == "sent"
+    assert settled[key] == Outcome.SENT
     [nudge] = nudges()
     assert "Data of Acme Corp is to be returned or deleted" in nudge["text"]
     local = clock.now().astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
@@ -144,37 +150,36 @@ async def test_a_nudge_waits_for_working_hours_in_the_am_zone_and_while_they_are
 SAVING = ["yes", "1", "today", "1", "Too dear", "1200", "1", "A discount", "<@U0BOB>", "in 2 weeks"]
 
 
-async def test_the_save_owner_answers_retained_or_still_leaving_with_a_button(world, clock):
+async def test_the_save_owner_answers_retained_or_still_leaving_with_a_button(world, clock, consenting):
     consenting(world, answers=SAVING)
-    assert world.departures.get(1)["status"] == "saving"
+    assert world.departures.get(1)["status"] == Status.SAVING
     await due(world, clock, "1:deadline:save_deadline:0")
     [nudge] = world.fake.messages_to("DU0BOB")
     assert buttons(nudge) == ["nudge:retained", "nudge:leaving"]
     await world.slack.press_in("U0BOSS", nudge, "nudge:leaving")  # an admin may too, but Bob answers first below
-    assert world.departures.get(1)["status"] == "leaving"
+    assert world.departures.get(1)["status"] == Status.LEAVING
     await world.slack.press_in("U0BOB", nudge, "nudge:retained")  # the owner may no longer: it is not saving
-    assert world.departures.get(1)["status"] == "leaving"
+    assert world.departures.get(1)["status"] == Status.LEAVING
     assert "Only the account manager" in world.fake.texts_to("DU0BOB")[-1]
-    assert "Marked as leaving by <@U0BOSS>" in json.dumps(world.fake.to("response_url")[0])
+    settled = json.dumps(world.fake.to("response_url")[0])
+    assert "Acme Corp is now leaving." in settled and "By <@U0BOSS>." in settled
 
 
-async def test_mark_paid_stops_the_payment_nudges(world, clock):
-    record = world.departures.start("Acme Corp", am="U0ANN", source="test").departure
-    for raw in CONSENTING:
-        record, _ = world.departures.answer(record, raw, actor="U0ANN")
+async def test_mark_paid_stops_the_payment_nudges(world, clock, consenting):
+    consenting(world, paid=False)
     await due(world, clock, "1:deadline:final_payment_due:-3")
     [nudge] = world.fake.messages_to("DU0ANN")
     await world.slack.press_in("U0ANN", nudge, "nudge:paid")
     assert world.departures.get(1)["paid_at"]
-    assert touch(world, "1:deadline:final_payment_due:0")["status"] == "cancelled"
+    assert touch(world, "1:deadline:final_payment_due:0")["status"] == TouchStatus.CANCELLED
 
 
-async def test_an_unsubscribe_link_opts_the_client_out_at_once(slack_settings, clock):
+async def test_an_unsubscribe_link_opts_the_client_out_at_once(slack_settings, clock, consenting):
     settings = replace(slack_settings, public_url="https://sendoff.example.com")
     async for world in start_world(settings, clock):
         consenting(world)
         record = world.departures.get(1)
-        record["email_approval"] = "auto"
+        record["email_approval"] = Approval.AUTO
         world.core.store.save_departure(record)
         await due(world, clock, "1:greeting:Christmas Day:2026")
         message = read_eml(outbox(world)[0])
@@ -187,31 +192,31 @@ async def test_an_unsubscribe_link_opts_the_client_out_at_once(slack_settings, c
         opened = await world.session.get(f"{world.url}{link.path}?{link.query}")
         assert opened.status == 200 and "unsubscribed" in await opened.text()
         assert world.departures.get(1)["opted_out"]
-        assert touch(world, "1:greeting:New Year's Day:2027")["status"] == "cancelled"
+        assert touch(world, "1:greeting:New Year's Day:2027")["status"] == TouchStatus.CANCELLED
 
 
-async def test_the_digest_goes_to_the_channel_on_the_first_working_day_of_the_month(world, clock):
+async def test_the_digest_goes_to_the_channel_on_the_first_working_day_of_the_month(world, clock, consenting):
     consenting(world)
     world.core.playbook.plan_all()  # as sendoff run and the console do when they start
     await due(world, clock, "digest:2026-12")
     assert clock.now() == datetime(2026, 12, 1, 8, tzinfo=UTC)  # Tuesday 09:00 in Berlin
     [digest] = [t for t in world.fake.texts_to(TEAM_CHANNEL) if "Lessons from 2026-11" in t]
     assert "Top reasons: Price or budget (1)" in digest and "1,200" in digest
-    assert touch(world, "digest:2027-01")["status"] == "pending"
+    assert touch(world, "digest:2027-01")["status"] == TouchStatus.PENDING
 
 
-async def test_an_email_cut_off_while_sending_is_sent_only_when_the_am_says_so(world, clock):
+async def test_an_email_cut_off_while_sending_is_sent_only_when_the_am_says_so(world, clock, consenting):
     consenting(world)
     cut = touch(world, "1:greeting:Christmas Day:2026")
-    world.core.store.claim_touch(cut["id"], "pending", "sending")  # the bot died here
+    world.core.store.claim_touch(cut["id"], TouchStatus.PENDING, TouchStatus.SENDING)  # the bot died here
     await world.core.dispatcher.ask_about_unknown(world.core.dispatcher.recover())
     [asked] = drafts_to(world)
     assert buttons(asked) == ["email:send", "email:skip"] and "cannot tell whether it went" in asked["text"]
     clock.set(parse_iso(cut["due_at"]))
     await world.core.dispatcher.run_due()
-    assert outbox(world) == [] and touch(world, cut["key"])["status"] == "unknown"
+    assert outbox(world) == [] and touch(world, cut["key"])["status"] == TouchStatus.UNKNOWN
     await world.slack.press_in("U0ANN", asked, "email:send")
-    assert touch(world, cut["key"])["status"] == "sent" and len(outbox(world)) == 1
+    assert touch(world, cut["key"])["status"] == TouchStatus.SENT and len(outbox(world)) == 1
 
 
 async def test_emails_of_a_departure_started_in_slack_reply_to_the_am(world, clock):

@@ -1,9 +1,12 @@
 import pytest
 
 from bot.answers import AnswerError
-from bot.departures import DepartureError
+from bot.lifecycle import Lifecycle
+from bot.privacy import Privacy
+from bot.replies import Refusal
 from bot.reports import build_report, render_report_text
 from bot.settings import SettingsError, load_settings
+from storage.records import AuditEvent, Source, Status
 
 
 def answer_all(core, record, *answers, actor="ann"):
@@ -19,8 +22,8 @@ WHY = ["yes", "call", "today", "price", "too dear", "1,000 EUR"]
 
 
 def test_starting_the_same_client_twice_offers_the_open_one(core):
-    first = core.departures.start("Acme Corp", am="ann", source="console")
-    again = core.departures.start("  acme   CORP ", am="bob", source="slack")
+    first = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE)
+    again = core.departures.start("  acme   CORP ", am="bob", source=Source.SLACK)
     assert first.created and not again.created
     assert again.departure["id"] == first.departure["id"]
     assert core.store.count_departures() == 1
@@ -29,51 +32,54 @@ def test_starting_the_same_client_twice_offers_the_open_one(core):
 @pytest.mark.parametrize("name", ["", "   ", "x" * 201])
 def test_a_bad_client_name_stores_nothing(core, name):
     with pytest.raises(AnswerError):
-        core.departures.start(name, am="ann", source="console")
+        core.departures.start(name, am="ann", source=Source.CONSOLE)
     assert core.store.count_departures() == 0
 
 
 def test_a_name_with_a_broadcast_is_stored_neutralised(core):
-    record = core.departures.start("Acme <!channel>\r\nCorp", am="ann", source="console").departure
+    record = core.departures.start("Acme <!channel>\r\nCorp", am="ann", source=Source.CONSOLE).departure
     assert core.store.get_departure(record["id"])["client"] == "Acme ＠channel Corp"
 
 
 def test_answers_move_the_status_and_every_change_is_audited(core, clock):
-    record = core.departures.start("Acme", am="ann", source="console").departure
+    record = core.departures.start("Acme", am="ann", source=Source.CONSOLE).departure
     record = answer_all(core, record, *WHY, "maybe")
-    assert record["status"] == "saving"
+    assert record["status"] is Status.SAVING
     core.departures.edit(record, "fixable", actor="ann")
     record = answer_all(core, core.departures.get(record["id"]), "no")
     stored = core.store.get_departure(record["id"])
     assert stored["status"] == "leaving"
-    statuses = [(h["from"], h["to"]) for h in stored["history"] if h["event"] == "status"]
+    statuses = [(h["from"], h["to"]) for h in stored["history"] if h["event"] is AuditEvent.STATUS]
     assert statuses == [(None, "interviewing"), ("interviewing", "saving"), ("saving", "leaving")]
     edits = [h for h in stored["history"] if h["event"] == "answer" and h["question"] == "fixable"]
     assert [(e["from"], e["to"]) for e in edits] == [(None, "Maybe"), ("Maybe", "No")]
 
 
 def test_only_allowed_status_moves_are_accepted(core):
-    record = core.departures.start("Acme", am="ann", source="console").departure
-    with pytest.raises(DepartureError, match="cannot become won back"):
-        core.departures.set_status(record, "won_back", actor="ann")
-    core.departures.set_status(record, "departed", actor="ann")
-    assert core.departures.set_status(record, "won_back", actor="ann")["status"] == "won_back"
+    lifecycle = Lifecycle(core.departures)
+    record = core.departures.start("Acme", am="ann", source=Source.CONSOLE).departure
+    with pytest.raises(Refusal) as refused:
+        lifecycle.set_status(record, Status.WON_BACK, actor="ann")
+    assert refused.value.key == "bad_status" and refused.value.values["status"] == "won back"
+    assert core.departures.get(record["id"])["status"] is Status.INTERVIEWING
+    lifecycle.set_status(record, Status.DEPARTED, actor="ann")
+    assert lifecycle.set_status(record, Status.WON_BACK, actor="ann")["status"] is Status.WON_BACK
 
 
 def test_others_cannot_change_a_departure(core):
-    record = core.departures.start("Acme", am="ann", source="console").departure
-    with pytest.raises(DepartureError, match="Only the account manager"):
-        core.departures.set_status(record, "retained", actor="mallory")
-    with pytest.raises(DepartureError):
-        core.departures.forget(record, actor="mallory")
-    assert core.departures.get(record["id"])["status"] == "interviewing"
+    record = core.departures.start("Acme", am="ann", source=Source.CONSOLE).departure
+    with pytest.raises(Refusal, match="not_allowed"):
+        Lifecycle(core.departures).set_status(record, Status.RETAINED, actor="mallory")
+    with pytest.raises(Refusal, match="not_allowed"):
+        Privacy(core.departures).forget(record, actor="mallory")
+    assert core.departures.get(record["id"])["status"] is Status.INTERVIEWING
 
 
 def test_forget_keeps_only_anonymous_counts(core):
-    record = core.departures.start("Acme", am="ann", source="console").departure
+    record = core.departures.start("Acme", am="ann", source=Source.CONSOLE).departure
     record = answer_all(core, record, *WHY, "no", "skip", "skip", "skip", "skip", "yes", "skip", "skip", "yes",
                         "Jane Roe", "jane@acme.test")  # fmt: skip
-    core.departures.forget(record, actor="ann")
+    Privacy(core.departures).forget(record, actor="ann")
     stored = core.store.get_departure(record["id"])
     text = str(stored)
     assert "Acme" not in text and "jane" not in text.lower() and "too dear" not in text
@@ -82,20 +88,21 @@ def test_forget_keeps_only_anonymous_counts(core):
 
 
 def test_a_prefix_finds_a_single_client_and_an_ambiguous_one_is_refused(core):
-    core.departures.start("Acme Corp", am="ann", source="console")
+    core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE)
     assert core.departures.find("acme")["client"] == "Acme Corp"
-    core.departures.start("Acme Labs", am="ann", source="console")
-    with pytest.raises(DepartureError, match="could be Acme Corp, Acme Labs"):
+    core.departures.start("Acme Labs", am="ann", source=Source.CONSOLE)
+    with pytest.raises(Refusal) as refused:
         core.departures.find("acme")
+    assert refused.value.values["candidates"] == "Acme Corp, Acme Labs"
 
 
 def test_the_report_counts_reasons_saves_revenue_and_workload(core):
     d = core.departures
-    saved = answer_all(core, d.start("Saved Ltd", am="ann", source="console").departure, *WHY, "yes")
-    d.set_status(saved, "retained", actor="ann")
-    lost = answer_all(core, d.start("Lost Ltd", am="ann", source="console").departure, *WHY, "maybe")
-    d.set_status(lost, "departed", actor="ann")
-    answer_all(core, d.start("Open Ltd", am="bob", source="console").departure,
+    saved = answer_all(core, d.start("Saved Ltd", am="ann", source=Source.CONSOLE).departure, *WHY, "yes")
+    Lifecycle(d).set_status(saved, Status.RETAINED, actor="ann")
+    lost = answer_all(core, d.start("Lost Ltd", am="ann", source=Source.CONSOLE).departure, *WHY, "maybe")
+    Lifecycle(d).set_status(lost, Status.DEPARTED, actor="ann")
+    answer_all(core, d.start("Open Ltd", am="bob", source=Source.CONSOLE).departure,
                "yes", "call", "today", "competitor", "skip", "skip", "$500")  # fmt: skip
     report = build_report(d)
     assert report.total == 3 and report.open == 1
@@ -105,7 +112,7 @@ def test_the_report_counts_reasons_saves_revenue_and_workload(core):
     assert {k: str(v) for k, v in report.revenue_at_stake.items()} == {"USD": "500"}
     assert {k: str(v) for k, v in report.revenue_lost.items()} == {"EUR": "1000"}
     assert [(w.am, w.departures, w.open) for w in report.workload] == [("ann", 2, 0), ("bob", 1, 1)]
-    assert "save rate 50%" in render_report_text(report)
+    assert "save rate 50%" in render_report_text(report, core.prompts)
 
 
 def test_settings_take_the_environment_over_dotenv(tmp_path):

@@ -7,22 +7,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.workdays import local_moment
+from bot.app import build_core
 from bot.clock import parse_iso
-from bot.dispatcher import RateCap
+from bot.dispatcher import Outcome
+from bot.lifecycle import Lifecycle
+from bot.notify import Action
+from bot.pacing import RateCap
+from bot.privacy import Privacy
+from bot.workdays import local_moment
+from storage.records import Channel, Source, TouchKind, TouchStatus
+from tests.fakes.notifier import RecordingNotifier
 
-CONSENTING = ["yes", "1", "today", "1", "Too dear", "1200", "3",  # why, save (no)
-              "500", "in 3 weeks", "logos", "in 4 weeks", "in 6 weeks", "yes", "none", "none",  # hand-over
-              "yes", "Jane <b>Roe</b>", "jane@acme.example", "Germany", "yes", "SEO",  # stay in touch
-              "Talk sooner", "12"]  # fmt: skip
-
-
-def interview(core, client="Acme Corp", answers=CONSENTING, *, paid=True):
-    """A finished interview; ``paid``: the final payment came in (else emails are held once it is overdue)."""
-    record = core.departures.start(client, am="ann", source="test").departure
-    for raw in answers:
-        record, _ = core.departures.answer(record, raw, actor="ann")
-    return core.departures.mark_paid(record, actor="ann") if paid else record
+pytest_plugins = ["tests.touch_data"]
 
 
 def touches(core, **filters):
@@ -39,17 +35,17 @@ def test_nine_local_is_computed_per_day_across_dst(zone, before, after, hours):
     assert (local_moment(before, zone).hour, local_moment(after, zone).hour) == hours
 
 
-def test_emails_go_at_nine_local_on_working_days(core):
-    interview(core)
-    for touch in touches(core, statuses=["pending"]):
-        if touch["channel"] != "email":
+def test_emails_go_at_nine_local_on_working_days(core, interview):
+    interview(core.departures)
+    for touch in touches(core, statuses=[TouchStatus.PENDING]):
+        if touch["channel"] != Channel.EMAIL:
             continue
         due = parse_iso(touch["due_at"]).astimezone(ZoneInfo(touch["zone"]))
         assert (due.hour, due.minute) == (9, 0) and due.weekday() < 5, touch["key"]
 
 
-def test_a_greeting_for_a_holiday_on_a_weekend_goes_the_working_day_before(core):
-    interview(core)
+def test_a_greeting_for_a_holiday_on_a_weekend_goes_the_working_day_before(core, interview):
+    interview(core.departures)
     keys = {t["key"]: t for t in touches(core)}
     # New Year 2028 is a Saturday, Christmas 2027 too; both greetings go on the Friday before.
     new_year = parse_iso(keys["1:greeting:New Year's Day:2028"]["due_at"])
@@ -58,8 +54,8 @@ def test_a_greeting_for_a_holiday_on_a_weekend_goes_the_working_day_before(core)
     assert parse_iso(keys["1:greeting:Christmas Day:2027"]["latest_at"]) == datetime(2027, 12, 24, 23, tzinfo=UTC)
 
 
-def test_planning_twice_or_editing_never_duplicates(core):
-    record = interview(core)
+def test_planning_twice_or_editing_never_duplicates(core, interview):
+    record = interview(core.departures)
     before = touches(core)
     core.playbook.plan(record)
     assert [t["key"] for t in touches(core)] == [t["key"] for t in before]
@@ -68,114 +64,109 @@ def test_planning_twice_or_editing_never_duplicates(core):
     after = touches(core)
     assert len({t["key"] for t in after}) == len(after)
     check_in = next(t for t in after if t["key"] == "1:check_in:+30d")
-    assert check_in["status"] == "pending" and check_in["due_at"] != next(
+    assert check_in["status"] == TouchStatus.PENDING and check_in["due_at"] != next(
         t for t in before if t["key"] == "1:check_in:+30d")["due_at"]  # fmt: skip
     core.departures.edit(record, "greetings", actor="ann")
     core.departures.answer(core.departures.get(record["id"]), "no", actor="ann")
-    greetings = [t for t in touches(core) if t["kind"] == "greeting"]
-    assert greetings and all(t["status"] == "cancelled" for t in greetings)
+    greetings = [t for t in touches(core) if t["kind"] == TouchKind.GREETING]
+    assert greetings and all(t["status"] == TouchStatus.CANCELLED for t in greetings)
 
 
-async def test_after_a_stop_touches_in_their_window_go_once_and_the_rest_are_skipped(core, clock):
-    interview(core)
+async def test_after_a_stop_touches_in_their_window_go_once_and_the_rest_are_skipped(core, clock, interview):
+    interview(core.departures)
     clock.set(datetime(2026, 12, 31, 12, tzinfo=UTC))  # down since before Christmas
     settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
-    assert settled["1:greeting:Christmas Day:2026"] == "skipped"  # its day is over
-    assert settled["1:greeting:New Year's Day:2027"] == "sent"  # still 31 December in Berlin
+    assert settled["1:greeting:Christmas Day:2026"] == Outcome.SKIPPED  # its day is over
+    assert settled["1:greeting:New Year's Day:2027"] == Outcome.SENT  # still 31 December in Berlin
     assert await core.dispatcher.run_due() == []  # nothing twice
     skipped = next(t for t in touches(core) if t["key"] == "1:greeting:Christmas Day:2026")
     assert "too late" in skipped["reason"]
     assert len(list((core.settings.outbox_dir).glob("*.eml"))) == 1
 
 
-async def test_a_touch_left_sending_becomes_unknown_and_is_not_resent(core, clock):
-    interview(core)
-    first = touches(core, statuses=["pending"])[0]
-    core.store.claim_touch(first["id"], "pending", "sending")
+async def test_a_touch_left_sending_becomes_unknown_and_is_not_resent(core, clock, interview):
+    interview(core.departures)
+    first = touches(core, statuses=[TouchStatus.PENDING])[0]
+    core.store.claim_touch(first["id"], TouchStatus.PENDING, TouchStatus.SENDING)
     assert [t["id"] for t in core.dispatcher.recover()] == [first["id"]]
     clock.advance(timedelta(days=400))
     await core.dispatcher.run_due()
-    assert core.store.get_touch(first["id"])["status"] == "unknown"
+    assert core.store.get_touch(first["id"])["status"] == TouchStatus.UNKNOWN
 
 
-async def test_opt_out_between_planning_and_sending_cancels_the_emails(core, clock):
-    record = interview(core)
-    core.departures.opt_out(record, actor="ann")
-    emails = [t for t in touches(core) if t["channel"] == "email"]
-    assert emails and all(t["status"] == "cancelled" and t["reason"] == "the client opted out" for t in emails)
+async def test_opt_out_between_planning_and_sending_cancels_the_emails(core, clock, interview):
+    record = interview(core.departures)
+    Privacy(core.departures).opt_out(record, actor="ann")
+    emails = [t for t in touches(core) if t["channel"] == Channel.EMAIL]
+    assert emails and all(t["status"] == TouchStatus.CANCELLED and t["reason"] == "the client opted out"
+                          for t in emails)  # fmt: skip
     clock.advance(timedelta(days=400))
     await core.dispatcher.run_due()
     assert not core.settings.outbox_dir.exists() or not list(core.settings.outbox_dir.glob("*.eml"))
 
 
-def collect_notices(core) -> list:
-    seen = []
-
-    async def notice(n):
-        seen.append(n)
-
-    core.dispatcher.notify = notice
-    return seen
-
-
-async def test_an_unfinished_interview_is_reminded_then_the_channel_hears_of_it(core, clock):
-    notices = collect_notices(core)
-    record = core.departures.start("Acme Corp", am="ann", source="test").departure
+async def test_an_unfinished_interview_is_reminded_then_the_channel_hears_of_it(core, clock, notifier):
+    record = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE).departure
     core.departures.answer(record, "yes", actor="ann")  # Wednesday 11:00 in Berlin, then nothing
     async for _ in core.dispatcher.run_until(clock.now() + timedelta(days=21)):
         pass
+    notices = notifier.notices
     sent = [(n.recipient, parse_iso(n.touch.get("sent_at") or n.touch["due_at"])) for n in notices]
     days = [at.astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %d %H:%M") for _, at in sent]
     # 1 working day after the last answer, then every 2 working days; after 3, one note to the channel
     assert days == ["Thu 26 11:00", "Mon 30 11:00", "Wed 02 11:00", "Fri 04 11:00"]
     assert [to for to, _ in sent] == ["ann", "ann", "ann", "channel"]
     assert "still unfinished after 3 reminders" in notices[-1].text
-    assert notices[0].actions == ("continue",)
+    assert notices[0].actions == (Action.CONTINUE,)
 
 
-async def test_answering_moves_the_reminder_and_finishing_cancels_it(core, clock):
-    record = core.departures.start("Acme Corp", am="ann", source="test").departure
-    first = parse_iso(touches(core, statuses=["pending"])[0]["due_at"])
+async def test_answering_moves_the_reminder_and_finishing_cancels_it(core, clock, consenting_answers):
+    record = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE).departure
+    first = parse_iso(touches(core, statuses=[TouchStatus.PENDING])[0]["due_at"])
     clock.advance(timedelta(hours=3))
     core.departures.answer(record, "yes", actor="ann")
     assert parse_iso(core.store.touch_by_key("1:interview_reminder:unfinished:1")["due_at"]) == first + timedelta(
         hours=3)  # fmt: skip
-    for raw in CONSENTING[1:]:
+    for raw in consenting_answers[1:]:
         record, _ = core.departures.answer(record, raw, actor="ann")
-    assert core.store.touch_by_key("1:interview_reminder:unfinished:1")["status"] == "cancelled"
+    assert core.store.touch_by_key("1:interview_reminder:unfinished:1")["status"] == TouchStatus.CANCELLED
 
 
-async def test_a_client_not_yet_confirmed_gets_talk_to_them_first_in_two_working_days(core, clock):
-    notices = collect_notices(core)
-    record = core.departures.start("Acme Corp", am="ann", source="test").departure
+async def test_a_client_not_yet_confirmed_gets_talk_to_them_first_in_two_working_days(core, clock, notifier):
+    record = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE).departure
     core.departures.answer(record, "2", actor="ann")  # not yet
     async for _ in core.dispatcher.run_until(clock.now() + timedelta(days=3)):
         pass
-    [nudge] = notices
+    [nudge] = notifier.notices
     assert "talk to them first" in nudge.text and clock.now().weekday() == 5  # sent Friday, nothing more yet
     assert parse_iso(nudge.touch["sent_at"]).astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %H:%M") == "Fri 11:00"
 
 
-async def test_an_overdue_unpaid_final_payment_holds_client_emails_and_tells_the_am(core, clock):
-    notices = collect_notices(core)
-    interview(core, paid=False)  # 500 due in 3 weeks: 16 December
+async def test_an_overdue_unpaid_final_payment_holds_client_emails_and_tells_the_am(core, clock, notifier, interview):
+    interview(core.departures, paid=False)  # 500 due in 3 weeks: 16 December
     clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
     settled = {s.touch["key"]: s for s in await core.dispatcher.run_due()}
     held = settled["1:greeting:Christmas Day:2026"]
-    assert (held.outcome, held.detail) == ("cancelled", "the final payment is overdue and unpaid")
-    assert any("overdue" in n.text and n.actions == ("paid",) for n in notices)
-    core.departures.mark_paid(core.departures.get(1), actor="ann")
+    assert (held.outcome, held.detail) == (Outcome.CANCELLED, "the final payment is overdue and unpaid")
+    assert any("overdue" in n.text and n.actions == (Action.PAID,) for n in notifier.notices)
+    Lifecycle(core.departures).mark_paid(core.departures.get(1), actor="ann")
     clock.set(datetime(2026, 12, 31, 8, tzinfo=UTC))
-    assert {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}["1:greeting:New Year's Day:2027"] == (
-        "sent")  # fmt: skip
+    settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
+    assert settled["1:greeting:New Year's Day:2027"] == Outcome.SENT
 
 
-async def test_the_daily_cap_defers_what_does_not_fit(core, clock):
-    interview(core)
-    interview(core, client="Bolt Ltd")
-    core.dispatcher.rate = RateCap(per_day=1)
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
-    outcomes = sorted(s.outcome for s in await core.dispatcher.run_due() if s.touch["kind"] == "greeting")
-    assert outcomes == ["deferred", "sent"]
-    waiting = next(t for t in touches(core, statuses=["pending"]) if t.get("deferred"))
-    assert parse_iso(waiting["due_at"]) == datetime(2026, 12, 25, 8, tzinfo=UTC)  # after its end of day: skipped then
+async def test_the_daily_cap_defers_what_does_not_fit(settings, clock, interview):
+    capped = build_core(settings, RecordingNotifier(), clock=clock, rate=RateCap(per_day=1))
+    try:
+        interview(capped.departures)
+        interview(capped.departures, client="Bolt Ltd")
+        clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+        settled = await capped.dispatcher.run_due()
+        outcomes = sorted(s.outcome for s in settled if s.touch["kind"] == TouchKind.GREETING)
+        assert outcomes == [Outcome.DEFERRED, Outcome.SENT]
+        waiting = next(t for t in touches(capped, statuses=[TouchStatus.PENDING]) if t.get("deferred"))
+        # after its end of day: skipped then
+        assert parse_iso(waiting["due_at"]) == datetime(2026, 12, 25, 8, tzinfo=UTC)
+    finally:
+        capped.close()
+

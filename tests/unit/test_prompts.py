@@ -130,7 +130,7 @@ def test_broken_toml_names_the_file(tmp_path):
 
 
 def test_rendering_never_reads_values_as_templates(prompts):
-    text = prompts.messages.render("unknown_client", client="{client} {0} {__class__}")
+    text = prompts.messages.render("unknown_client", client="{client} {0} {__class__}", list="/list")
     assert "{client} {0} {__class__}" in text
 
 

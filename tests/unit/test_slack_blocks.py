@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 from bot.command_words import guess_client
+from bot.replies import Asked
 from handlers.slack import blocks as kit
 from tests.fakes.slack import check_payload
 
 
-def asked(**changes) -> kit.Asked:
+def asked(**changes) -> Asked:
     values = dict(departure_id=7, question_id="reason", client="Acme", stage="Why", number=4, total=17,
                   text="What is the main reason?", kind="choice", options=(("a", "A"), ("b", "B")))  # fmt: skip
     values.update(changes)
-    return kit.Asked(**values)
+    return Asked(**values)
 
 
 def elements(blocks: list[dict], prefix: str) -> list[dict]:
@@ -29,7 +30,7 @@ def test_few_choices_are_buttons_many_are_a_select_and_dates_a_picker():
     assert [e["type"] for e in select] == ["static_select"] and len(select[0]["options"]) == 10
     picker = elements(kit.question_blocks(asked(kind="date", options=())), "answer:")
     assert picker[0]["type"] == "datepicker"
-    typed = kit.question_blocks(asked(kind="text", options=()))
+    typed = kit.question_blocks(asked(kind="text", options=()), hint="Reply in this DM to answer.")
     assert not any(b.get("block_id", "").startswith("answer:") for b in typed)
     assert "Reply in this DM" in json.dumps(typed)
 

@@ -1,0 +1,108 @@
+"""Approvals: client emails shown to the AM as drafts first, where the transport can show one (Slack).
+
+The first email of each departure waits for the AM, and every one once they
+chose "always ask". Send (or an edit), Skip and Always ask act on the draft;
+Send also lets an email go whose send was cut off by a crash (``unknown``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import Message
+
+from bot.clock import Clock, iso, parse_iso
+from bot.departures import Departures
+from bot.drafts import Drafts
+from bot.holds import Holds
+from bot.notices import Notices
+from bot.sending import Courier
+from bot.settling import Ledger, Outcome, Settled
+from storage import Store
+from storage.records import Approval, Departure, Touch, TouchStatus
+
+# A draft's buttons act on a touch in these statuses; on any other, it has gone its way already.
+DECIDABLE = frozenset({TouchStatus.AWAITING_APPROVAL, TouchStatus.UNKNOWN})
+
+
+@dataclass
+class Approvals:
+    """``enabled``: the transport shows drafts; without, client emails go as planned."""
+
+    departures: Departures
+    store: Store
+    clock: Clock
+    courier: Courier
+    holds: Holds
+    drafts: Drafts
+    notices: Notices
+    ledger: Ledger
+    enabled: bool
+
+    def needed(self, record: Departure) -> bool:
+        return self.enabled and record.get("email_approval") != Approval.AUTO
+
+    async def ask(self, touch: Touch, record: Departure) -> Settled:
+        """Show the AM the email as a draft; it waits (until its latest sensible time) for Send, Edit or Skip."""
+        claimed = self.store.claim_touch(touch["id"], TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL,
+                                         asked_at=iso(self.clock.now()))  # fmt: skip
+        if claimed is None:
+            return self.ledger.claimed_elsewhere(touch)
+        first = record.get("email_approval") is None
+        await self.courier.tell(self.notices.draft_ready(claimed, record, self.drafts.compose(claimed, record),
+                                                         first=first))  # fmt: skip
+        return Settled(claimed, Outcome.AWAITING_APPROVAL, self.ledger.say("reason_draft_shown"))
+
+    async def approve(self, touch_id: int, actor: str, override: tuple[str, str] | None = None) -> Settled:
+        """The AM pressed Send (or sent an edit): the draft, or a touch left ``unknown``, goes now."""
+        touch = self.approval_touch(touch_id, actor)
+        if touch["status"] not in DECIDABLE:
+            return self.ledger.already(touch)
+        record = self.store.get_departure(self._departure_id(touch))
+        hold = self.holds.reason(touch, record)
+        if hold is not None:
+            return self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
+        if record is None:  # unreachable: a missing departure is held as forgotten
+            raise LookupError(self.notices.email_gone())
+        if parse_iso(touch["latest_at"]) < self.clock.now():
+            return self.ledger.end(touch, Outcome.SKIPPED, self.ledger.say("reason_approved_too_late"))
+        if record.get("email_approval") is None:
+            record["email_approval"] = Approval.AUTO  # the first was approved: the rest go by themselves
+            self.store.save_departure(record)
+        return await self.courier.claim_and_send(touch, record, touch["status"], override)
+
+    def decline(self, touch_id: int, actor: str) -> Settled:
+        touch = self.approval_touch(touch_id, actor)
+        if touch["status"] not in DECIDABLE:
+            return self.ledger.already(touch)
+        return self.ledger.end(touch, Outcome.CANCELLED, self.ledger.say("reason_skipped_by", person=actor))
+
+    def always_ask(self, touch_id: int, actor: str) -> Departure:
+        touch = self.approval_touch(touch_id, actor)
+        record = self.departures.get(self._departure_id(touch))
+        record["email_approval"] = Approval.ALWAYS
+        self.store.save_departure(record)
+        return record
+
+    def approval_touch(self, touch_id: int, actor: str) -> Touch:
+        """The touch behind a draft's buttons, if ``actor`` may act on it; LookupError or DepartureError."""
+        touch = self._touch(touch_id)
+        self.departures.require_access(self.departures.get(self._departure_id(touch)), actor)
+        return touch
+
+    def draft(self, touch_id: int) -> Message:
+        touch = self._touch(touch_id)
+        return self.drafts.compose(touch, self.departures.get(self._departure_id(touch)))
+
+    def win_back_draft(self, record: Departure) -> Message:
+        return self.drafts.win_back(record)
+
+    def _touch(self, touch_id: int) -> Touch:
+        touch = self.store.get_touch(touch_id)
+        if touch is None or touch["departure_id"] is None:
+            raise LookupError(self.notices.email_gone())
+        return touch
+
+    def _departure_id(self, touch: Touch) -> int:
+        if touch["departure_id"] is None:
+            raise LookupError(self.notices.email_gone())
+        return touch["departure_id"]

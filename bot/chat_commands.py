@@ -1,0 +1,301 @@
+"""Every command, once for every transport: one method per command, a table that names them.
+
+A command takes who acted and the text after the command word, acts through
+bot/, and returns a ``Result``. A refusal (an unknown client, no access, a
+status that cannot follow) comes back as a warning in the same Result, with
+nothing changed. ``/departure status Acme`` in Slack and ``/status Acme`` in
+the console both end in ``Commands.status``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.answers import AnswerError, parse_client_name
+from bot.app import Core
+from bot.clock import parse_iso
+from bot.command_words import Command, split_edit_argument
+from bot.interview_turns import Turns, refused_answer
+from bot.lifecycle import Lifecycle
+from bot.notify import Action
+from bot.privacy import Privacy
+from bot.replies import (
+    CommandRef,
+    Confirm,
+    Confirmation,
+    Help,
+    HelpEntry,
+    Listing,
+    OpenRow,
+    Preformatted,
+    Refusal,
+    Result,
+    Say,
+    TouchList,
+    TouchRow,
+)
+from bot.reports import build_report, render_report_text
+from storage.records import CHANNEL, Channel, Departure, Source, Status, Touch
+
+
+class Transport(StrEnum):
+    CONSOLE = "console"
+    SLACK = "slack"
+
+
+Run = Callable[["Commands", str, str], Result]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    usage: str  # what follows the command word, as shown in help
+    run: Run
+    console_only: bool = False
+
+
+class Commands:
+    def __init__(self, core: Core, transport: Transport) -> None:
+        self.core = core
+        self.transport = transport
+        self.departures = core.departures
+        self.messages = core.prompts.messages
+        self.turns = Turns(core)
+        self.lifecycle = Lifecycle(core.departures)
+        self.privacy = Privacy(core.departures)
+
+    def run(self, actor: str, command: Command) -> Result:
+        """Carry out ``command`` for ``actor``; every refusal becomes a warning in the Result."""
+        spec = SPECS.get(command.name)
+        if spec is None or (spec.console_only and self.transport is not Transport.CONSOLE):
+            return Result().say("unknown_command", command=command.name, help=CommandRef("help"))
+        return self.guarded(lambda: spec.run(self, actor, command.argument))
+
+    @staticmethod
+    def guarded(act: Callable[[], Result]) -> Result:
+        try:
+            return act()
+        except Refusal as refusal:
+            return Result.refused(refusal)
+        except AnswerError as err:
+            return Result([refused_answer(err)])
+
+    # -- starting and steering the interview -----------------------------------------------
+    def start(self, actor: str, client: str, *, source: Source | None = None, context: str | None = None) -> Result:
+        started = self.departures.start(client, am=actor, source=source or Source(self.transport.value),
+                                        context=context)  # fmt: skip
+        record = started.departure
+        if not started.created:
+            return Result().say("already_open", client=record["client"], status=record["status"].label,
+                                progress=self.departures.progress(record),
+                                resume=CommandRef("resume", record["client"]))  # fmt: skip
+        total = len(list(self.core.prompts.script.questions()))
+        return self.turns.ask(record, Result().say("started", client=record["client"], questions=total))
+
+    def resume(self, actor: str, client: str) -> Result:
+        return self.resume_departure(actor, self.departures.named(client))
+
+    def resume_departure(self, actor: str, record: Departure) -> Result:
+        self.departures.access.require(record, actor)
+        if self.departures.resume(record) is None:
+            return Result().say("nothing_to_ask", client=record["client"])
+        result = Result().say("resuming", client=record["client"], progress=self.departures.progress(record))
+        return self.turns.ask(self.departures.get(record["id"]), result)
+
+    def edit(self, actor: str, argument: str) -> Result:
+        client, question_id = split_edit_argument(argument)
+        if not client or not question_id:
+            return Result().say("edit_usage", edit=CommandRef("edit", "Acme Corp reason"))
+        record = self.departures.named(client)
+        if self.core.prompts.script.question(question_id) is None:
+            return Result().say("unknown_question", question=question_id,
+                                questions=", ".join(self.departures.question_ids()))  # fmt: skip
+        return self.edit_answer(actor, record["id"], question_id)
+
+    def edit_answer(self, actor: str, departure_id: int, question_id: str) -> Result:
+        """Ask ``question_id`` again; the answer it had is shown, and kept if the person says so."""
+        record = self.departures.get(departure_id)
+        self.departures.edit(record, question_id, actor=actor)
+        return self.turns.ask(self.departures.get(departure_id))
+
+    # -- reading ------------------------------------------------------------------------
+    def help(self, actor: str, _: str) -> Result:
+        entries = tuple(
+            HelpEntry(spec.name, spec.usage, self.messages.render(f"help_{spec.name}"))
+            for spec in SPECS.values()
+            if spec.name != "start" and (not spec.console_only or self.transport is Transport.CONSOLE)
+        )
+        start = HelpEntry("departure", "<client>", self.messages.render("help_start"))
+        controls = self.messages.render("help_controls")
+        return Result([Help((start, *entries), controls)])
+
+    def list_open(self, actor: str, _: str) -> Result:
+        records = self.departures.list_open()
+        if not records:
+            return Result().say("no_open", start=CommandRef("departure", "<client>"))
+        rows = []
+        for record in records:
+            waiting = self.departures.current_question(record) is not None
+            parked = bool(self.departures.state(record).parked)
+            rows.append(OpenRow(record["id"], record["client"], record["status"], self.departures.progress(record),
+                                waiting, parked, record["am"]))  # fmt: skip
+        return Result([Listing(tuple(rows))])
+
+    def status(self, actor: str, client: str) -> Result:
+        record = self.departures.named(client)
+        result = Result([self.turns.summary(record, actor)])
+        if not self.departures.may_see(record, actor):
+            result.say("not_allowed", client=record["client"])
+        return result
+
+    def report(self, actor: str, _: str) -> Result:
+        text = render_report_text(build_report(self.departures), self.core.prompts)
+        return Result([Preformatted(self.messages.render("report_title"), text)])
+
+    def touches(self, actor: str, client: str) -> Result:
+        record = self.departures.named(client)
+        self.departures.access.require(record, actor)
+        found = self.core.store.find_touches(departure_id=record["id"])
+        if not found:
+            return Result().say("nothing_planned", client=record["client"])
+        return Result([TouchList(record["client"], tuple(self.touch_row(t) for t in found))])
+
+    def touch_row(self, touch: Touch) -> TouchRow:
+        render = self.messages.render
+        local = parse_iso(touch["due_at"]).astimezone(ZoneInfo(touch["zone"]))
+        if touch["recipient"] == CHANNEL:
+            to = render("to_team_channel")
+        elif touch["channel"] is Channel.EMAIL:
+            to = touch["recipient"]
+        else:
+            to = render("to_person", person=touch["recipient"])
+        payload = touch["payload"]
+        detail = payload.get("holiday") or (render(f"item_{payload['what']}") if "what" in payload else "")
+        if "number" in payload:
+            detail = f"{detail} #{payload['number']}".strip()
+        what = render(f"kind_{touch['kind']}", detail=detail).strip()
+        return TouchRow(local, touch["zone"], what, to, render(f"touch_{touch['status']}"), touch.get("reason", ""))
+
+    # -- changing ---------------------------------------------------------------------------
+    def set_status(self, actor: str, client: str, status: Status) -> Result:
+        return self.status_of(actor, self.departures.named(client), status)
+
+    def status_of(self, actor: str, record: Departure, status: Status) -> Result:
+        record = self.lifecycle.set_status(record, status, actor=actor)
+        return Result().say("status_changed", client=record["client"], status=status.label)
+
+    def paid(self, actor: str, client: str) -> Result:
+        return self.paid_departure(actor, self.departures.named(client))
+
+    def paid_departure(self, actor: str, record: Departure) -> Result:
+        record = self.lifecycle.mark_paid(record, actor=actor)
+        return Result().say("paid_noted", client=record["client"])
+
+    def signed(self, actor: str, client: str) -> Result:
+        return self.signed_departure(actor, self.departures.named(client))
+
+    def signed_departure(self, actor: str, record: Departure) -> Result:
+        record = self.lifecycle.mark_signed(record, actor=actor)
+        return Result().say("signed_noted", client=record["client"])
+
+    def act_on(self, actor: str, departure_id: int, action: Action) -> Result:
+        """A button on a nudge (Slack) does what its command does in the console."""
+
+        def act() -> Result:
+            record = self.departures.get(departure_id)
+            if action in (Action.RETAINED, Action.LEAVING):
+                return self.status_of(actor, record, Status(action.value))
+            if action is Action.PAID:
+                return self.paid_departure(actor, record)
+            if action is Action.SIGNED:
+                return self.signed_departure(actor, record)
+            if action is Action.CONTINUE:
+                return self.resume_departure(actor, record)
+            raise ValueError(f"{action} is not an action on a departure")
+
+        return self.guarded(act)
+
+    def optout(self, actor: str, client: str) -> Result:
+        record = self.privacy.opt_out(self.departures.named(client), actor=actor)
+        return Result().say("opted_out", client=record["client"])
+
+    def forget(self, actor: str, client: str) -> Result:
+        """Asks first: erasing cannot be undone."""
+        record = self.departures.named(client)
+        self.departures.access.require(record, actor)
+        question = Say("confirm_forget", {"client": record["client"]})
+        return Result([Confirm(Confirmation.FORGET, record["id"], question)])
+
+    def confirmed(self, actor: str, what: Confirmation, departure_id: int, yes: bool) -> Result:
+        """The answer to a Confirm: ``yes`` carries it out, anything else changes nothing."""
+        if not yes:
+            return Result().say("nothing_erased")
+        return self.guarded(lambda: self._forget(actor, departure_id))
+
+    def _forget(self, actor: str, departure_id: int) -> Result:
+        record = self.departures.get(departure_id)
+        name = record["client"]
+        self.privacy.forget(record, actor=actor)
+        return Result().say("forgotten", client=name)
+
+    # -- the console's clock --------------------------------------------------------------
+    def advance(self, actor: str, argument: str) -> Result:
+        target = parse_advance(argument, self.core.clock.now(), self.departures.zone)
+        if target is None:
+            return Result().say("advance_usage")
+        if target <= self.core.clock.now():
+            return Result().say("clock_forward_only")
+        result = Result()
+        result.advance_to = target
+        return result
+
+
+def parse_advance(argument: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """``45d``, ``12h``, ``2w`` ahead, or ``2027-01-02 09:00`` (local to the team's zone); None if neither."""
+    text = argument.strip().lower()
+    step = re.fullmatch(r"(\d{1,5})\s*([mhdw])", text)
+    if step:
+        amount, unit = int(step.group(1)), step.group(2)
+        return now + {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount),
+                      "w": timedelta(weeks=amount)}[unit]  # fmt: skip
+    try:
+        moment = datetime.fromisoformat(text.replace(" ", "T"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _start(commands: Commands, actor: str, client: str) -> Result:
+    return commands.start(actor, parse_client_name(client))
+
+
+def _status_to(status: Status) -> Run:
+    return lambda commands, actor, client: commands.set_status(actor, client, status)
+
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        Spec("start", "<client>", _start),
+        Spec("list", "", Commands.list_open),
+        Spec("status", "<client>", Commands.status),
+        Spec("resume", "<client>", Commands.resume),
+        Spec("edit", "<client> <question>", Commands.edit),
+        Spec("retained", "<client>", _status_to(Status.RETAINED)),
+        Spec("departed", "<client>", _status_to(Status.DEPARTED)),
+        Spec("wonback", "<client>", _status_to(Status.WON_BACK)),
+        Spec("optout", "<client>", Commands.optout),
+        Spec("paid", "<client>", Commands.paid),
+        Spec("signed", "<client>", Commands.signed),
+        Spec("forget", "<client>", Commands.forget),
+        Spec("report", "", Commands.report),
+        Spec("touches", "<client>", Commands.touches),
+        Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),
+        Spec("help", "", Commands.help),
+    )
+}

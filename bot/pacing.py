@@ -1,0 +1,78 @@
+"""Pacing: the rate caps of an SMTP account, and nudges that wait for their person.
+
+Nudges reach a person in working hours in their own time zone, on working
+days, and not while their status says they are away. Client emails wait
+only for the daily cap; their own send time was chosen when they were planned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time as wall
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.notify import Notifier
+from bot.settling import Pause
+from bot.workdays import add_working_days, local_moment, within_working_hours
+from prompts import Messages
+from prompts.cadence import Cadence
+from storage.records import Touch
+
+
+@dataclass
+class RateCap:
+    """At most ``per_second`` emails a second (paced on the wall clock) and ``per_day`` in 24 hours (bot clock)."""
+
+    per_second: float = 0.0  # 0: no limit
+    per_day: int = 0
+    _next_slot: float = 0.0
+    _sent: deque[datetime] = field(default_factory=deque)
+
+    async def pace(self) -> None:
+        if self.per_second <= 0:
+            return
+        now = wall.monotonic()
+        wait = self._next_slot - now
+        self._next_slot = max(now, self._next_slot) + 1 / self.per_second
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def day_full_until(self, now: datetime) -> datetime | None:
+        """When a slot frees up, if today's cap is reached."""
+        while self._sent and self._sent[0] <= now - timedelta(days=1):
+            self._sent.popleft()
+        if self.per_day and len(self._sent) >= self.per_day:
+            return self._sent[0] + timedelta(days=1)
+        return None
+
+    def count(self, at: datetime) -> None:
+        self._sent.append(at)
+
+
+class Pacing:
+    def __init__(self, rate: RateCap, notifier: Notifier, cadence: Cadence, words: Messages) -> None:
+        self.rate = rate
+        self.notifier = notifier
+        self.cadence = cadence
+        self.words = words
+
+    def email_pause(self, now: datetime) -> Pause | None:
+        """Until when client emails wait, when today's cap is reached."""
+        full_until = self.rate.day_full_until(now)
+        return None if full_until is None else Pause(full_until, self.words.render("wait_daily_cap"))
+
+    async def person_pause(self, touch: Touch, now: datetime) -> Pause | None:
+        """Until when a nudge to a person waits: their next working morning if away, else their working hours."""
+        seen = await self.notifier.presence(touch["recipient"])
+        zone = seen.zone or touch["zone"]
+        start, end = self.cadence.work_start, self.cadence.work_end
+        if seen.away:
+            back = local_moment(add_working_days(now.astimezone(ZoneInfo(zone)).date(), 1, None), zone, start)
+            return Pause(back, self.words.render("wait_away"))
+        fitting = within_working_hours(now, zone, start, end)
+        if fitting > now:
+            return Pause(fitting, self.words.render("wait_off_hours", zone=zone))
+        return None

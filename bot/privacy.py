@@ -1,0 +1,60 @@
+"""The client's privacy: opting out of every message, and being forgotten."""
+
+from __future__ import annotations
+
+from bot.departures import Change, Departures
+from storage.records import AuditEvent, Departure, InterviewData
+
+# What "forget" keeps: enough for anonymous counts, nothing about anyone.
+ANONYMOUS_ROLES = ("reason", "fixable", "revenue", "workload")
+
+
+class Privacy:
+    def __init__(self, departures: Departures) -> None:
+        self.departures = departures
+
+    def opt_out(self, record: Departure, *, actor: str) -> Departure:
+        self.departures.access.require(record, actor)
+        return self._opt_out(record, actor)
+
+    def opt_out_by_client(self, record: Departure, *, via: str) -> Departure:
+        """The client's own unsubscribe (a signed link): no team member's access is involved."""
+        return self._opt_out(record, via)
+
+    def _opt_out(self, record: Departure, actor: str) -> Departure:
+        if not record["opted_out"]:
+            record["opted_out"] = True
+            self.departures.note(record, {"at": self.departures.now(), "by": actor, "event": AuditEvent.OPT_OUT})
+            self.departures.commit(record, Change.OPT_OUT)
+        return record
+
+    def forget(self, record: Departure, *, actor: str) -> Departure:
+        """Erase the client's personal data and the answers; keep anonymous counts."""
+        departures = self.departures
+        departures.access.require(record, actor)
+        now = departures.now()
+        state = departures.state(record)
+        kept: InterviewData = {"answers": {}, "trail": [], "parked": [], "editing": None}
+        for role in ANONYMOUS_ROLES:
+            question = departures.prompts.script.by_role(role)
+            if question is not None and question.id in state.answers:
+                answer = state.answers[question.id]
+                kept["answers"][question.id] = {"value": answer.get("value"), "display": answer.get("display", ""),
+                                                "skipped": answer.get("skipped", False)}  # fmt: skip
+                kept["trail"].append(question.id)
+        history = [h for h in record["history"] if h["event"] == AuditEvent.STATUS]
+        for entry in history:
+            entry.pop("note", None)
+        history.append({"at": now, "by": actor, "event": AuditEvent.FORGOTTEN})
+        record["client"] = f"Forgotten client #{record['id']}"
+        record["client_key"] = ""  # found by no name any more
+        record["context"] = None
+        record["interview"] = kept
+        record["history"] = history
+        record["opted_out"] = True
+        record["forgotten"] = True
+        record["updated_at"] = now
+        record.pop("am_email", None)
+        record.pop("prompt", None)
+        departures.commit(record, Change.FORGET)
+        return record

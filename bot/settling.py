@@ -1,0 +1,101 @@
+"""How a touch's turn ends: the outcome a run reports, and the write that records it.
+
+Every part of the dispatcher (the run, pacing, holds, approvals, sending)
+settles a touch the same way: its final status or its new due time is saved
+with the reason, in the words of prompts/, and the run reports a ``Settled``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.clock import Clock, iso, parse_iso
+from prompts import Messages
+from storage import Store
+from storage.records import Channel, Touch, TouchStatus
+
+
+class Outcome(StrEnum):
+    """What became of a touch in one run (or one press of a draft's button)."""
+
+    SENT = "sent"
+    SKIPPED = "skipped"  # past its latest sensible time
+    CANCELLED = "cancelled"  # held, skipped by the AM, or claimed by another process
+    FAILED = "failed"
+    RETRY = "retry"  # a transient failure: due again later
+    DEFERRED = "deferred"  # waiting for its person, or for the daily cap
+    AWAITING_APPROVAL = "awaiting_approval"
+
+
+# The outcome that a touch's stored status stands for, when a button is pressed on a touch settled already.
+# A pending touch is waiting for its retry; one being sent belongs to another run.
+OUTCOME_OF: dict[TouchStatus, Outcome] = {
+    TouchStatus.SENT: Outcome.SENT,
+    TouchStatus.FAILED: Outcome.FAILED,
+    TouchStatus.SKIPPED: Outcome.SKIPPED,
+    TouchStatus.CANCELLED: Outcome.CANCELLED,
+    TouchStatus.PENDING: Outcome.RETRY,
+    TouchStatus.SENDING: Outcome.CANCELLED,
+    TouchStatus.AWAITING_APPROVAL: Outcome.AWAITING_APPROVAL,
+    TouchStatus.UNKNOWN: Outcome.CANCELLED,
+}
+# The final status each ending outcome is stored as.
+ENDS: dict[Outcome, TouchStatus] = {
+    Outcome.SKIPPED: TouchStatus.SKIPPED,
+    Outcome.CANCELLED: TouchStatus.CANCELLED,
+    Outcome.FAILED: TouchStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Settled:
+    touch: Touch
+    outcome: Outcome
+    detail: str = ""  # the reason, or what the sender reported
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A touch must wait: until when, and why (in words, kept on the touch)."""
+
+    until: datetime
+    why: str
+
+
+class Ledger:
+    """Records how each touch settled, in the store, with the reason in the words of prompts/."""
+
+    def __init__(self, store: Store, clock: Clock, words: Messages, *, team_grace: timedelta) -> None:
+        self.store = store
+        self.clock = clock
+        self.words = words
+        self.team_grace = team_grace
+
+    def say(self, key: str, **values: object) -> str:
+        return self.words.render(key, **values)
+
+    def end(self, touch: Touch, outcome: Outcome, reason: str) -> Settled:
+        """``outcome``: skipped, cancelled or failed; the touch is final."""
+        touch["status"] = ENDS[outcome]
+        touch["reason"] = reason
+        touch["ended_at"] = iso(self.clock.now())
+        self.store.save_touch(touch)
+        return Settled(touch, outcome, reason)
+
+    def defer(self, touch: Touch, pause: Pause) -> Settled:
+        """Due again later. A nudge's window moves with it (it waits for its person); an email's does not."""
+        touch["due_at"] = iso(pause.until)
+        touch["deferred"] = pause.why
+        if touch["channel"] != Channel.EMAIL:
+            touch["latest_at"] = iso(max(parse_iso(touch["latest_at"]), pause.until + self.team_grace))
+        self.store.save_touch(touch)
+        return Settled(touch, Outcome.DEFERRED, pause.why)
+
+    def already(self, touch: Touch) -> Settled:
+        """A draft's button pressed after its touch went its way: nothing changes."""
+        return Settled(touch, OUTCOME_OF[touch["status"]], self.say("reason_already_settled"))
+
+    def claimed_elsewhere(self, touch: Touch) -> Settled:
+        return Settled(touch, Outcome.CANCELLED, self.say("reason_claimed_elsewhere"))

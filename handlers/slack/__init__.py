@@ -1,0 +1,1 @@
+"""Slack: the Bolt app (``bolt_app.build_slack_app``) and its listeners, one small module per kind."""

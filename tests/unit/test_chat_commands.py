@@ -1,0 +1,102 @@
+"""The brain: each command and turn returns what happened as data, and changes nothing when it refuses."""
+
+from __future__ import annotations
+
+from bot.chat_commands import Commands, Transport
+from bot.command_words import Command
+from bot.interview_turns import Control, Turns
+from bot.replies import Asked, CommandRef, Confirm, Result, Say, Summary, Tone
+from handlers.console import Lines
+from handlers.slack.render import SlackWords
+from storage.records import Status
+
+
+def keys(result: Result) -> list[str]:
+    return [p.key for p in result.parts if isinstance(p, Say)]
+
+
+def test_a_refusal_is_a_warning_and_changes_nothing(core):
+    commands = Commands(core, Transport.CONSOLE)
+    commands.run("ann", Command("start", "Acme Corp"))
+    before = core.store.get_departure(1)
+    result = commands.run("bob", Command("retained", "Acme"))
+    assert result.warned and keys(result) == ["not_allowed"]
+    assert commands.run("ann", Command("status", "Nobody")).parts[0].key == "unknown_client"
+    assert commands.run("ann", Command("wonback", "Acme")).parts[0].values["now"] == "interviewing"
+    assert core.store.get_departure(1) == before
+
+
+def test_forget_asks_first_and_only_yes_erases(core):
+    commands = Commands(core, Transport.SLACK)
+    commands.run("ann", Command("start", "Acme Corp"))
+    [confirm] = commands.run("ann", Command("forget", "acme")).parts
+    assert isinstance(confirm, Confirm) and confirm.question.key == "confirm_forget"
+    assert core.departures.find("Acme") is not None
+    assert keys(commands.confirmed("ann", confirm.what, confirm.departure_id, yes=False)) == ["nothing_erased"]
+    assert core.departures.find("Acme") is not None
+    assert keys(commands.confirmed("bob", confirm.what, confirm.departure_id, yes=True)) == ["not_allowed"]
+    assert keys(commands.confirmed("ann", confirm.what, confirm.departure_id, yes=True)) == ["forgotten"]
+    assert core.departures.find("Acme") is None
+
+
+def test_the_console_clock_is_the_consoles_only(core):
+    assert Commands(core, Transport.CONSOLE).run("ann", Command("advance", "3d")).advance_to is not None
+    slack = Commands(core, Transport.SLACK).run("ann", Command("advance", "3d"))
+    assert slack.advance_to is None and keys(slack) == ["unknown_command"]
+    assert "advance" not in str(Commands(core, Transport.SLACK).run("ann", Command("help")).parts)
+
+
+def test_a_start_asks_the_first_question_and_a_status_shows_details_only_to_those_allowed(core):
+    commands = Commands(core, Transport.CONSOLE)
+    started = commands.run("ann", Command("start", "Acme Corp"))
+    assert keys(started) == ["started"] and isinstance(started.asked, Asked)
+    assert started.asked.question_id == "confirmed" and started.interview == 1
+    Turns(core).reply("ann", "yes")
+    own = commands.run("ann", Command("status", "Acme"))
+    other = commands.run("bob", Command("status", "Acme"))
+    assert isinstance(own.parts[0], Summary) and own.parts[0].sections
+    assert isinstance(other.parts[0], Summary) and other.parts[0].sections == () and keys(other) == ["not_allowed"]
+
+
+def test_a_turn_that_is_refused_asks_the_same_question_again(core):
+    Commands(core, Transport.CONSOLE).run("ann", Command("start", "Acme Corp"))
+    turns = Turns(core)
+    refused = turns.reply("ann", "perhaps")
+    assert refused.warned and refused.asked is not None and refused.asked.repeated
+    assert refused.asked.question_id == "confirmed"
+    not_skippable = turns.control("ann", 1, "confirmed", Control.SKIP)
+    assert keys(not_skippable) == ["not_skippable"] and not_skippable.parts[0].tone is Tone.NOTE
+    assert core.departures.state(core.departures.get(1)).answers == {}
+    assert turns.reply("bob", "yes").parts[0].key == "no_interview"  # not bob's interview
+
+
+def test_finishing_tells_the_team_without_personal_details(core):
+    commands = Commands(core, Transport.CONSOLE)
+    commands.run("ann", Command("start", "Acme Corp"))
+    turns = Turns(core)
+    result = Result()
+    for _ in range(40):
+        record = core.departures.get(1)
+        question = core.departures.current_question(record)
+        if question is None:
+            break
+        by_kind = {"date": "today", "country": "DE", "email": "jo@acme.example", "yes_no": "yes"}
+        result = turns.reply("ann", by_kind.get(question.kind, "skip" if question.skippable else "1"))
+    assert "completed" in keys(result)
+    [team] = result.team
+    assert isinstance(team, Summary)
+    assert "jo@acme.example" not in str(team.sections)
+    [own] = [p for p in result.parts if isinstance(p, Summary)]
+    assert "jo@acme.example" in str(own.sections)
+    assert core.departures.get(1)["status"] is Status.SAVING  # "could this be fixed?" was answered yes
+
+
+def test_each_transport_names_commands_its_own_way_and_escapes_for_its_medium(prompts):
+    say = Say("unknown_client", {"client": "<Acme & co>", "list": CommandRef("list")})
+    console = Lines(prompts.messages).say(say)
+    slack = SlackWords(prompts.messages).say(say)
+    assert '"<Acme & co>"' in console and console.endswith("/list.")
+    assert "&lt;Acme &amp; co&gt;" in slack and "`/departure list`" in slack
+    resume = Say("parked", {"client": "Acme", "stage": "Why", "resume": CommandRef("resume", "Acme")})
+    assert "/resume Acme" in Lines(prompts.messages).say(resume)
+    assert "`/departure resume Acme`" in SlackWords(prompts.messages).say(resume)
