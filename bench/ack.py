@@ -35,10 +35,10 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_core
 from bot.settings import Settings
 from handlers.server import build_web_app, drain
-from handlers.slack import build_slack_app
+from handlers.slack.bolt_app import build_slack_app
+from storage.records import Source, Status
 from tests.fakes.slack import TOKEN, FakeSlack
 from tests.fakes.slack_driver import SIGNING_SECRET, slack_signature
 
@@ -72,15 +72,17 @@ def bare_app(api_url: str) -> web.Application:
 def sendoff_app(api_url: str, folder: Path) -> tuple[web.Application, object]:
     settings = Settings(db_path=folder / "sendoff.json", slack_bot_token=TOKEN, slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=api_url, timezone="Europe/Berlin")  # fmt: skip
-    core = build_core(settings)
+    slack = build_slack_app(settings)
+    core = slack.core
     with core.store.batch():
         for n in range(STORED):
             core.store.insert_departure(
-                {"client": f"Stored {n}", "client_key": f"stored {n}", "am": f"U{n % 40:04d}", "status": "leaving",
-                 "source": "bench", "created_at": "2026-01-01T00:00:00.000Z",
-                 "updated_at": "2026-01-01T00:00:00.000Z", "interview": {}, "history": []}
+                {"client": f"Stored {n}", "client_key": f"stored {n}", "am": f"U{n % 40:04d}",
+                 "status": Status.LEAVING, "source": Source.SLACK, "context": None, "opted_out": False,
+                 "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
+                 "interview": {"answers": {}, "trail": [], "parked": [], "editing": None}, "history": []}
             )  # fmt: skip
-    return build_web_app(core, build_slack_app(core)), core
+    return build_web_app(core, slack), core
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:

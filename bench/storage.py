@@ -35,6 +35,7 @@ from tinydb.storages import JSONStorage
 
 from bot.app import build_core
 from bot.clock import ManualClock
+from bot.notify import LogNotifier
 from bot.settings import Settings
 from storage.records import AuditEvent, Channel, NewDeparture, NewTouch, Source, Status, TouchKind, TouchStatus
 from storage.tinydb_store import TinyDBStore
@@ -80,7 +81,7 @@ def seed_sendoff(path: Path, departures: int, touches: int) -> None:
 async def measure_sendoff(path: Path, answers: int) -> tuple[float, float]:
     """Median ms per recorded answer, and the longest loop stall in ms."""
     settings = Settings(db_path=path, console_user="ann")
-    core = build_core(settings, clock=ManualClock())
+    core = build_core(settings, LogNotifier(), clock=ManualClock())
     stall = 0.0
     running = True
 
