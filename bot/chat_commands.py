@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.answers import AnswerError, parse_client_name
 from bot.app import Core
 from bot.clock import parse_iso
-from bot.command_words import Command, split_edit_argument
+from bot.command_words import Command
 from bot.interview_turns import Turns, refused_answer
 from bot.lifecycle import Lifecycle
 from bot.notify import Action
@@ -40,6 +40,7 @@ from bot.replies import (
     TouchRow,
 )
 from bot.reports import build_report, render_report_text
+from prompts import Question
 from storage.records import CHANNEL, Channel, Departure, Source, Status, Touch
 
 
@@ -108,14 +109,36 @@ class Commands:
         return self.turns.ask(self.departures.get(record["id"]), result)
 
     def edit(self, actor: str, argument: str) -> Result:
-        client, question_id = split_edit_argument(argument)
-        if not client or not question_id:
-            return Result().say("edit_usage", edit=CommandRef("edit", "Acme Corp reason"))
-        record = self.departures.named(client)
-        if self.core.prompts.script.question(question_id) is None:
-            return Result().say("unknown_question", question=question_id,
-                                questions=", ".join(self.departures.question_ids()))  # fmt: skip
-        return self.edit_answer(actor, record["id"], question_id)
+        """``Acme Corp reason``, ``Acme Corp main reason`` or ``Acme Corp 4``: the client, then the question."""
+        words = argument.split()
+        if len(words) < 2:
+            return Result().say("edit_usage", edit=CommandRef("edit", "Acme Corp 4"))
+        for cut in range(len(words) - 1, 0, -1):  # the longest client name that names a departure
+            record = self.departures.find(" ".join(words[:cut]))
+            if record is not None:
+                break
+        else:
+            raise Refusal("unknown_client", client=" ".join(words[:-1]), list=CommandRef("list"))
+        named = " ".join(words[cut:])
+        question = self.question_named(record, named)
+        if question is None:
+            applicable = self.departures.interview.applicable(self.departures.state(record))
+            listed = ", ".join(f"{n}. {q.label}" for n, q in enumerate(applicable, 1))
+            return Result().say("unknown_question", question=named, questions=listed)
+        return self.edit_answer(actor, record["id"], question.id)
+
+    def question_named(self, record: Departure, named: str) -> Question | None:
+        """A question by its number in the interview (as shown while asking), its label, or the start of it."""
+        applicable = self.departures.interview.applicable(self.departures.state(record))
+        wanted = named.strip().casefold()
+        if wanted.isdigit():
+            n = int(wanted)
+            return applicable[n - 1] if 1 <= n <= len(applicable) else None
+        exact = [q for q in applicable if wanted in (q.id.casefold(), q.label.casefold())]
+        if exact:
+            return exact[0]
+        starts = [q for q in applicable if q.label.casefold().startswith(wanted)]
+        return starts[0] if len(starts) == 1 else None
 
     def edit_answer(self, actor: str, departure_id: int, question_id: str) -> Result:
         """Ask ``question_id`` again; the answer it had is shown, and kept if the person says so."""
@@ -255,6 +278,13 @@ class Commands:
         return result
 
 
+    def clock(self, actor: str, _: str) -> Result:
+        now = self.core.clock.now()
+        local = now.astimezone(self.departures.zone)
+        return Result().say("clock_shows", local=f"{local:%a %d %b %Y %H:%M} {self.departures.zone.key}",
+                            utc=f"{now:%a %d %b %Y %H:%M} UTC")  # fmt: skip
+
+
 def parse_advance(argument: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     """``45d``, ``12h``, ``2w`` ahead, or ``2027-01-02 09:00`` (local to the team's zone); None if neither."""
     text = argument.strip().lower()
@@ -285,7 +315,7 @@ SPECS: dict[str, Spec] = {
         Spec("list", "", Commands.list_open),
         Spec("status", "<client>", Commands.status),
         Spec("resume", "<client>", Commands.resume),
-        Spec("edit", "<client> <question>", Commands.edit),
+        Spec("edit", "<client> <question number or label>", Commands.edit),
         Spec("retained", "<client>", _status_to(Status.RETAINED)),
         Spec("departed", "<client>", _status_to(Status.DEPARTED)),
         Spec("wonback", "<client>", _status_to(Status.WON_BACK)),
@@ -296,6 +326,7 @@ SPECS: dict[str, Spec] = {
         Spec("report", "", Commands.report),
         Spec("touches", "<client>", Commands.touches),
         Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),
+        Spec("clock", "", Commands.clock, console_only=True),
         Spec("help", "", Commands.help),
     )
 }

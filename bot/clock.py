@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -34,6 +37,62 @@ class ManualClock:
     def advance(self, delta: timedelta) -> datetime:
         self._now += delta
         return self._now
+
+
+class ClockFileError(Exception):
+    """The saved clock cannot be read; the file is left as it was found."""
+
+
+class SavedClock(ManualClock):
+    """The console's clock: moved by /advance, kept in a file beside the data, never moving backwards.
+
+    It starts where it was left, or at the wall clock if that is later, so
+    what was planned from a moved clock still holds after a restart or a kill.
+    Every move is written atomically (temp file, fsync, rename) before it counts.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        saved = self._read()
+        wall = parse_iso(iso(datetime.now(UTC)))  # to the millisecond, as it is kept
+        super().__init__(max(saved, wall) if saved is not None else wall)
+        self._write(self.now())
+
+    def _read(self) -> datetime | None:
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise ClockFileError(f"{self.path}: {err}") from err
+        try:
+            moment = parse_iso(json.loads(text)["now"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ClockFileError(f"{self.path} is damaged ({err}); it was left as it is: "
+                                 "fix it or move it away to start the clock at today's date") from None  # fmt: skip
+        return moment
+
+    def _write(self, moment: datetime) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(json.dumps({"now": iso(moment)}) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("the clock needs an aware datetime")
+        moment = parse_iso(iso(moment))  # to the millisecond, as it is kept
+        if moment < self.now():
+            raise ValueError("the clock never moves backwards")
+        self._write(moment)
+        super().set(moment)
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.set(self.now() + delta)
+        return self.now()
 
 
 class LoopClock:

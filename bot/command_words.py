@@ -42,12 +42,6 @@ def parse_console(line: str) -> Command | None:
     return parse_departure(rest) if word == "departure" else Command(word, rest.strip())
 
 
-def split_edit_argument(argument: str) -> tuple[str, str]:
-    """``Acme Corp reason`` -> (``Acme Corp``, ``reason``): the question id comes last."""
-    client, _, question = argument.strip().rpartition(" ")
-    return client.strip(), question.strip()
-
-
 # "@sendoff Acme is leaving": what follows the client's name in a mention.
 _LEAVING = re.compile(
     r"\s+(?:is|are|has|have|wants? to|will be|just)?\s*"

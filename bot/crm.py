@@ -80,4 +80,8 @@ def _string(data: dict[str, Any], name: str, *, allow_number: bool = False) -> s
         return str(value)
     if not isinstance(value, str):
         raise CrmError(f"{name} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (\ud800) that JSON allows and no text is made of
+        raise CrmError(f"{name} is not valid text") from None
     return value

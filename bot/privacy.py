@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.departures import Change, Departures
-from storage.records import AuditEvent, Departure, InterviewData
+from storage.records import OPEN, AuditEvent, Channel, Departure, InterviewData, Status
 
 # What "forget" keeps: enough for anonymous counts, nothing about anyone.
 ANONYMOUS_ROLES = ("reason", "fixable", "revenue", "workload")
@@ -29,7 +29,12 @@ class Privacy:
         return record
 
     def forget(self, record: Departure, *, actor: str) -> Departure:
-        """Erase the client's personal data and the answers; keep anonymous counts."""
+        """Erase the client's personal data and the answers, in any state; keep anonymous counts.
+
+        An open departure is closed as departed, so that nobody is asked about it
+        again and its revenue counts as lost, not at stake. Every pending touch is
+        cancelled (by the playbook, on this change) and no touch keeps an address.
+        """
         departures = self.departures
         departures.access.require(record, actor)
         now = departures.now()
@@ -42,6 +47,8 @@ class Privacy:
                 kept["answers"][question.id] = {"value": answer.get("value"), "display": answer.get("display", ""),
                                                 "skipped": answer.get("skipped", False)}  # fmt: skip
                 kept["trail"].append(question.id)
+        if record["status"] in OPEN:
+            departures.move(record, Status.DEPARTED, actor, now, note=None)
         history = [h for h in record["history"] if h["event"] == AuditEvent.STATUS]
         for entry in history:
             entry.pop("note", None)
@@ -54,7 +61,13 @@ class Privacy:
         record["opted_out"] = True
         record["forgotten"] = True
         record["updated_at"] = now
-        record.pop("am_email", None)
-        record.pop("prompt", None)
-        departures.commit(record, Change.FORGET)
+        for field in ("am_email", "prompt", "bounced", "paid_at", "email_approval"):
+            record.pop(field, None)  # type: ignore[misc]  # each is an optional field
+        with departures.store.batch():
+            for touch in departures.store.find_touches(departure_id=record["id"]):
+                if touch["channel"] is Channel.EMAIL and touch["recipient"]:
+                    touch["recipient"] = ""
+                    touch.pop("detail", None)  # an outbox path or a server reply may name the address
+                    departures.store.save_touch(touch)
+            departures.commit(record, Change.FORGET)
         return record

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.app import build_core
-from bot.clock import ManualClock
+from bot.clock import ClockFileError, SavedClock
 from bot.notify import LogNotifier
 from bot.reports import build_report, render_report_text
 from bot.settings import Settings, SettingsError, load_settings
@@ -44,14 +44,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run" and settings.problems_for_run():
             raise SettingsError(settings.problems_for_run())
         if args.command == "console":
-            # The console's clock moves with /advance; everything else keeps the system's.
-            asyncio.run(run_console(settings, ManualClock()))
+            # The console's clock moves with /advance and is kept beside the data; everything else keeps
+            # the system's.
+            clock = SavedClock(settings.db_path.with_name(settings.db_path.name + ".clock"))
+            asyncio.run(run_console(settings, clock))
         elif args.command == "run":
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             asyncio.run(serve(settings))
         elif args.command == "report":
             _report(settings)
-    except (SettingsError, PromptError, StoreError) as err:
+    except (SettingsError, PromptError, StoreError, ClockFileError) as err:
         print(f"sendoff: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import re
 import signal
 import sys
 import threading
@@ -244,6 +246,15 @@ def _say_settled(core: Core, settled: list[Settled], write: Write) -> None:
             write(words.render("touch_settled", when=local, kind=t["kind"], outcome=done.outcome, detail=done.detail))
 
 
+MAX_LINE = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_line(line: str) -> str:
+    """A typed line as the bot reads it: no control characters, undecodable bytes shown as �, bounded."""
+    return _CONTROL.sub("", line.rstrip("\r"))[:MAX_LINE]
+
+
 def _reader(stream: TextIO, interactive: bool, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None],
             ready: threading.Event) -> None:  # fmt: skip
     """Feed lines to the loop from a daemon thread, so that exit never waits on a read.
@@ -260,15 +271,24 @@ def _reader(stream: TextIO, interactive: bool, loop: asyncio.AbstractEventLoop, 
             except EOFError:
                 line = None
         else:
-            raw = stream.readline()
+            try:
+                raw = stream.readline()
+            except (UnicodeDecodeError, OSError, ValueError):
+                raw = None  # an unreadable stream ends the session like the end of input
             line = raw.rstrip("\n") if raw else None
-        loop.call_soon_threadsafe(lines.put_nowait, line)
+        try:
+            loop.call_soon_threadsafe(lines.put_nowait, None if line is None else clean_line(line))
+        except RuntimeError:
+            return  # the console has ended (after /quit) while this thread still read
         if line is None:
             return
 
 
 async def run_console(settings: Settings, clock: Clock, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     interactive = stdin.isatty() and stdout.isatty()
+    if isinstance(stdin, io.TextIOWrapper):
+        # Any bytes may arrive on the input (a paste, a file in another encoding): they are shown as �, never fatal.
+        stdin.reconfigure(errors="replace")
 
     def write(text: str) -> None:
         stdout.write(text + "\n")

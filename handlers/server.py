@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Core
 from bot.scheduler import Waker
@@ -51,9 +54,26 @@ def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) 
         tasks.add(task)
         task.add_done_callback(_finished(tasks))
 
+    verifier = SignatureVerifier(core.settings.slack_signing_secret or "")
+
     async def slack_events(request: web.Request) -> web.Response:
         with talk.out.acks.request():
-            return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+            body = await request.read()
+            problem = slack_body_problem(body, request.content_type)
+            if problem is None and not verifier.is_valid_request(body, dict(request.headers)):
+                return web.json_response({"error": "invalid signature"}, status=401)
+            if problem is not None:
+                log.warning("a signed Slack request was refused: %s", problem)
+                return web.json_response({"error": problem}, status=400)
+            try:
+                response = await bolt.async_dispatch(await to_bolt_request(request))
+            except Exception:  # noqa: BLE001 - Bolt reading a payload that Slack would never send
+                log.warning("a signed Slack request could not be read", exc_info=True)
+                return web.json_response({"error": "the request could not be read"}, status=400)
+            if response.status >= 500:
+                # A listener failed on a payload it could not read (its error is logged): not a server fault.
+                return web.json_response({"error": "the request could not be handled"}, status=400)
+            return await to_aiohttp_response(response)
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "departures": core.store.count_departures()})
@@ -69,6 +89,25 @@ def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) 
     app.router.add_post(HOOK_PATH, departure_hook(core, talk.crm_reported, spawn))
     app.router.add_route("*", UNSUBSCRIBE_PATH, unsubscribe_page(core))
     return app
+
+
+def slack_body_problem(body: bytes, content_type: str) -> str | None:
+    """Why ``body`` cannot be a request from Slack, or None: Slack sends UTF-8 JSON objects, or a form."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the body is not UTF-8"
+    try:
+        if content_type == "application/json":
+            found: object = json.loads(text)
+        else:
+            fields = parse_qs(text, keep_blank_values=True, errors="strict")
+            if "payload" not in fields:
+                return None if fields or not text else "the body is not a form"
+            found = json.loads(fields["payload"][0])
+    except (ValueError, UnicodeDecodeError):
+        return "the body is not what Slack sends"
+    return None if isinstance(found, dict) else "the payload is not a JSON object"
 
 
 def _finished(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

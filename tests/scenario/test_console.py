@@ -218,3 +218,35 @@ def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_
             assert when <= cut, "an email after the win-back"
     assert sent and set(sent.values()) == {1}
     assert any(k.startswith("1:check_in") for k in sent) and any(k.startswith("1:greeting") for k in sent)
+
+
+def test_the_consoles_clock_survives_a_restart_and_a_kill(tmp_path, prompts):
+    with Console(tmp_path, prompts) as console:
+        console.command("/advance 2027-03-01 10:00", then="The clock is now Mon 01 Mar 2027 10:00")
+        assert console.close() == 0, console.errors
+    with Console(tmp_path, prompts) as console:
+        console.command("/clock", then="Mon 01 Mar 2027 10:00 Europe/Berlin (Mon 01 Mar 2027 09:00 UTC)")
+        console.command("/advance 2d", then="The clock is now Wed 03 Mar 2027 10:00")
+        console.kill()
+    with Console(tmp_path, prompts) as console:
+        console.command("/clock", then="Wed 03 Mar 2027 10:00 Europe/Berlin")
+        console.command("/advance 2027-01-01 09:00", then="The clock only moves forward.")
+        assert console.close() == 0, console.errors
+
+
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
+def test_any_bytes_on_the_input_get_an_answer_and_no_traceback(tmp_path, locale):
+    import subprocess
+    import sys
+
+    from tests.fakes.console_driver import console_env
+
+    lines = [b"/departure Acme Corp", b"\xff\xfe not utf-8 \x01\x07", b"x" * 100_000, b"\x00", b"1", b"/list"]
+    env = {**console_env(tmp_path), "LC_ALL": locale, "PYTHONIOENCODING": "" if locale == "C" else "utf-8:strict"}
+    result = subprocess.run([sys.executable, "-m", "handlers.cli", "console"], input=b"\n".join(lines) + b"\n",
+                            capture_output=True, cwd=tmp_path, env=env, timeout=60)  # fmt: skip
+    out, err = result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 0 and "Traceback" not in err, err
+    assert "is not one of the options" in out  # the undecodable line was read, and refused like any answer
+    assert "Acme Corp: interviewing, 1/17 answered" in out  # the session went on to the end
+    assert "Bye. Everything is saved." in out

@@ -100,3 +100,21 @@ def test_each_transport_names_commands_its_own_way_and_escapes_for_its_medium(pr
     resume = Say("parked", {"client": "Acme", "stage": "Why", "resume": CommandRef("resume", "Acme")})
     assert "/resume Acme" in Lines(prompts.messages).say(resume)
     assert "`/departure resume Acme`" in SlackWords(prompts.messages).say(resume)
+
+
+def test_edit_takes_the_clients_name_and_the_questions_number_or_label(core):
+    commands = Commands(core, Transport.CONSOLE)
+    commands.run("ann", Command("start", "Acme Corp"))
+    turns = Turns(core)
+    for typed in ("yes", "email", "today"):
+        turns.reply("ann", typed)
+    by_number = commands.run("ann", Command("edit", "Acme Corp 2"))
+    assert by_number.asked is not None and by_number.asked.question_id == "told_how"
+    assert by_number.asked.current == "Email"
+    turns.reply("ann", "")  # keep it
+    by_label = commands.run("ann", Command("edit", "acme corp date notified"))
+    assert by_label.asked is not None and by_label.asked.question_id == "notified_on"
+    unknown = commands.run("ann", Command("edit", "Acme Corp colour"))
+    [said] = unknown.parts
+    assert said.key == "unknown_question" and "2. How they told us" in said.values["questions"]
+    assert "told_how" not in str(said.values)  # people never see an internal key

@@ -127,3 +127,28 @@ def test_malformed_settings_name_the_variable():
         load_settings({"SENDOFF_TIMEZONE": "Mars/Base", "PORT": "http", "SLACK_BOT_TOKEN": "abc"}, None)
     problems = "\n".join(err.value.problems)
     assert "SENDOFF_TIMEZONE" in problems and "PORT" in problems and "SLACK_BOT_TOKEN must start with xoxb-" in problems
+
+
+def test_forget_on_an_open_departure_closes_it_and_leaves_nothing_to_ask_or_send(core):
+    d = core.departures
+    record = answer_all(core, d.start("Acme", am="ann", source=Source.CONSOLE).departure, *WHY, "maybe")
+    assert record["status"] is Status.SAVING and d.resumable("ann") is not None
+    pending = [t for t in core.store.find_touches(departure_id=record["id"]) if t["status"] == "pending"]
+    assert pending, "a departure being saved has reminders planned"
+    Privacy(d).forget(d.get(record["id"]), actor="ann")
+    assert d.list_open() == [] and d.resumable("ann") is None
+    touches = core.store.find_touches(departure_id=record["id"])
+    assert all(t["status"] != "pending" for t in touches)
+    report = build_report(d)
+    assert report.revenue_at_stake == {} and {k: str(v) for k, v in report.revenue_lost.items()} == {"EUR": "1000"}
+    assert dict(report.reasons) == {"Price or budget": 1}
+
+
+def test_forget_leaves_no_address_on_any_touch(core):
+    d = core.departures
+    record = answer_all(core, d.start("Acme", am="ann", source=Source.CONSOLE).departure, *WHY, "no", "skip", "skip",
+                        "skip", "skip", "yes", "skip", "skip", "yes", "Jane Roe", "jane@acme.test")  # fmt: skip
+    Lifecycle(d).set_status(d.get(record["id"]), Status.DEPARTED, actor="ann")
+    assert any(t["recipient"] == "jane@acme.test" for t in core.store.find_touches(departure_id=record["id"]))
+    Privacy(d).forget(d.get(record["id"]), actor="ann")
+    assert "jane" not in str(core.store.find_touches(departure_id=record["id"])).lower()
