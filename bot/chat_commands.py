@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.answers import AnswerError, parse_client_name
+from bot.answers import AnswerError, parse_client_name, parse_date
 from bot.app import Core
 from bot.clock import parse_iso
 from bot.command_words import Command
@@ -41,7 +41,24 @@ from bot.replies import (
 )
 from bot.reports import build_report, render_report_text
 from prompts import Question
-from storage.records import CHANNEL, Channel, Departure, Source, Status, Touch
+from storage.records import CHANNEL, Channel, Departure, Item, ItemState, SaveOutcome, Source, Status, Touch
+
+SNOOZE = timedelta(days=7)
+NOT_APPLICABLE_WORDS = frozenset({"n/a", "na", "moot", "irrelevant"})
+# Short names a person types for an open item (its label from prompts/ works too).
+ITEM_WORDS: dict[str, Item] = {
+    "payment": Item.FINAL_PAYMENT_DUE,
+    "agreement": Item.AGREEMENT_SIGNED,
+    "data": Item.DATA_RETURN,
+    "support": Item.SUPPORT_END,
+    "save": Item.SAVE_DEADLINE,
+    "interview": Item.INTERVIEW,
+}
+ITEM_ACTIONS: dict[Action, ItemState] = {
+    Action.DONE: ItemState.DONE,
+    Action.SNOOZE: ItemState.SNOOZED,
+    Action.NOT_APPLICABLE: ItemState.NOT_APPLICABLE,
+}
 
 
 class Transport(StrEnum):
@@ -226,11 +243,69 @@ class Commands:
         record = self.lifecycle.mark_signed(record, actor=actor)
         return Result().say("signed_noted", client=record["client"])
 
-    def act_on(self, actor: str, departure_id: int, action: Action) -> Result:
+    # -- open items: done, snoozed, no longer applying -------------------------------------
+    def done(self, actor: str, argument: str) -> Result:
+        """``Acme payment``, or ``Acme payment n/a`` when it no longer applies."""
+        words = argument.split()
+        state = ItemState.DONE
+        if words and words[-1].casefold() in NOT_APPLICABLE_WORDS:
+            state = ItemState.NOT_APPLICABLE
+            words = words[:-1]
+        record, item = self.client_and_item(words)
+        return self.mark(actor, record, item, state, None)
+
+    def snooze(self, actor: str, argument: str) -> Result:
+        """``Acme payment`` (a week), or ``Acme payment until 15 Jan``: nudge again then."""
+        before, _, when = argument.partition(" until ")
+        record, item = self.client_and_item(before.split())
+        today = self.departures.today()
+        until = parse_date(when, today) if when.strip() else today + SNOOZE
+        return self.mark(actor, record, item, ItemState.SNOOZED, until)
+
+    def mark(self, actor: str, record: Departure, item: Item, state: ItemState, until: date | None) -> Result:
+        self.lifecycle.mark_item(record, item, state, actor=actor, until=until)
+        what = self.messages.render(f"item_{item.value}")
+        if state is ItemState.SNOOZED and until is not None:
+            return Result().say("item_snoozed", client=record["client"], item=what, until=f"{until:%a %d %b %Y}")
+        return Result().say(f"item_{state.value}", client=record["client"], item=what)
+
+    def leaving(self, actor: str, client: str) -> Result:
+        """The save attempt did not work: the client is still leaving."""
+        record = self.lifecycle.save_outcome(self.departures.named(client), SaveOutcome.LEAVING, actor=actor)
+        return Result().say("status_changed", client=record["client"], status=record["status"].label)
+
+    def client_and_item(self, words: list[str]) -> tuple[Departure, Item]:
+        """The departure and the open item a command names: the client first, the item last."""
+        named_item = None
+        for cut in range(1, len(words)):  # the longest item name that follows a client's name
+            item = self.item_named(" ".join(words[cut:]))
+            if item is None:
+                continue
+            record = self.departures.find(" ".join(words[:cut]))
+            if record is not None:
+                return record, item
+            named_item = named_item or cut
+        if named_item is not None:
+            return self.departures.named(" ".join(words[:named_item])), Item.INTERVIEW  # refused: unknown client
+        items = ", ".join(ITEM_WORDS)
+        raise Refusal("item_usage", done=CommandRef("done", "Acme Corp payment"), items=items)
+
+    def item_named(self, named: str) -> Item | None:
+        wanted = named.strip().casefold()
+        if wanted in ITEM_WORDS:
+            return ITEM_WORDS[wanted]
+        return next((i for i in Item if wanted in (i.value, self.messages.render(f"item_{i.value}").casefold())),
+                    None)
+
+    def act_on(self, actor: str, departure_id: int, action: Action, item: Item | None = None,
+               until: date | None = None) -> Result:  # fmt: skip
         """A button on a nudge (Slack) does what its command does in the console."""
 
         def act() -> Result:
             record = self.departures.get(departure_id)
+            if action is Action.LEAVING and record["status"] is Status.SAVING:
+                self.lifecycle.save_outcome(record, SaveOutcome.LEAVING, actor=actor)
+                return Result().say("status_changed", client=record["client"], status=Status.LEAVING.label)
             if action in (Action.RETAINED, Action.LEAVING):
                 return self.status_of(actor, record, Status(action.value))
             if action is Action.PAID:
@@ -239,6 +314,11 @@ class Commands:
                 return self.signed_departure(actor, record)
             if action is Action.CONTINUE:
                 return self.resume_departure(actor, record)
+            if item is not None and action in ITEM_ACTIONS:
+                state = ITEM_ACTIONS[action]
+                today = self.departures.today()
+                return self.mark(actor, record, item, state, (until or today + SNOOZE) if action is Action.SNOOZE
+                                 else None)  # fmt: skip
             raise ValueError(f"{action} is not an action on a departure")
 
         return self.guarded(act)
@@ -322,6 +402,9 @@ SPECS: dict[str, Spec] = {
         Spec("optout", "<client>", Commands.optout),
         Spec("paid", "<client>", Commands.paid),
         Spec("signed", "<client>", Commands.signed),
+        Spec("leaving", "<client>", Commands.leaving),
+        Spec("done", "<client> <item> [n/a]", Commands.done),
+        Spec("snooze", "<client> <item> [until <date>]", Commands.snooze),
         Spec("forget", "<client>", Commands.forget),
         Spec("report", "", Commands.report),
         Spec("touches", "<client>", Commands.touches),

@@ -53,6 +53,7 @@ class Change(StrEnum):
     PAID = "paid"
     OPT_OUT = "opt_out"
     FORGET = "forget"
+    ITEM = "item"
 
 
 Watcher = Callable[[Departure, Change], None]

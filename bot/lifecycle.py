@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from bot.departures import Change, Departures
 from bot.replies import Refusal
-from storage.records import AuditEvent, Departure, Status
+from storage.records import AuditEvent, Departure, Item, ItemMark, ItemState, SaveOutcome, Status
 
 # Who may follow whom. Answers move a departure only among the automatic states
 # (bot.departures.AUTOMATIC); the rest are set by a person.
@@ -36,6 +38,11 @@ class Lifecycle:
             raise Refusal("bad_status", client=record["client"], status=status.label,
                           now=record["status"].label, allowed=", ".join(s.label for s in allowed) or "-")  # fmt: skip
         now = self.departures.now()
+        if record["status"] is Status.SAVING and record.get("save_outcome") is None:
+            # the save attempt ends with this move: its outcome is what the move says
+            record["save_outcome"] = SaveOutcome.SAVED if status is Status.RETAINED else SaveOutcome.LEAVING
+        elif status is Status.SAVING:
+            record.pop("save_outcome", None)  # a new save attempt, with an outcome of its own to come
         self.departures.move(record, status, actor, now, note)
         record["status_by_hand"] = True  # later answers no longer move it
         record["updated_at"] = now
@@ -65,3 +72,77 @@ class Lifecycle:
                                               at=departures.now())  # fmt: skip
         state.editing = editing if editing != question.id else None  # whatever the AM was changing stays open
         return departures.save_answers(record, state, [outcome], actor)
+
+    # -- open items, from their nudges ------------------------------------------------------
+    def mark_item(self, record: Departure, item: Item, state: ItemState, *, actor: str,
+                  until: date | None = None) -> Departure:  # fmt: skip
+        """Done, snoozed until a date, or no longer applying: its nudges stop (or wait) accordingly.
+
+        Done on the final payment or the agreement is the same as ``/paid`` or ``/signed``;
+        snoozing the save attempt gives it more time, until the new date.
+        """
+        self._require_owner_or_access(record, actor, item)
+        if item is Item.SAVE_DEADLINE and state is not ItemState.NOT_APPLICABLE:
+            if state is ItemState.SNOOZED and until is not None:
+                return self.save_outcome(record, None, actor=actor, until=until)
+            raise Refusal("save_needs_outcome", client=record["client"])
+        if state is ItemState.DONE and item is Item.FINAL_PAYMENT_DUE:
+            return self.mark_paid(record, actor=actor)
+        if state is ItemState.DONE and item is Item.AGREEMENT_SIGNED:
+            return self.mark_signed(record, actor=actor)
+        if state is ItemState.SNOOZED and (until is None or until <= self.departures.today()):
+            raise Refusal("snooze_needs_future", example=_example(self.departures.today()))
+        now = self.departures.now()
+        mark: ItemMark = {"state": state, "at": now, "by": actor}
+        if until is not None and state is ItemState.SNOOZED:
+            mark["until"] = until.isoformat()
+        record.setdefault("items", {})[item.value] = mark
+        self.departures.note(record, {"at": now, "by": actor, "event": AuditEvent.ITEM, "question": item.value,
+                                      "to": state.value if until is None else f"{state.value} until {until}"})
+        self.departures.commit(record, Change.ITEM)
+        return record
+
+    def save_outcome(self, record: Departure, outcome: SaveOutcome | None, *, actor: str,
+                     until: date | None = None) -> Departure:  # fmt: skip
+        """The answer to "retained, or still leaving?": saved, still leaving, or more time (``until``)."""
+        self._require_owner_or_access(record, actor, Item.SAVE_DEADLINE)
+        if record["status"] is not Status.SAVING:
+            raise Refusal("not_saving", client=record["client"], status=record["status"].label)
+        if outcome is SaveOutcome.SAVED:
+            return self._ended_save(record, Status.RETAINED, outcome, actor)
+        if outcome is SaveOutcome.LEAVING:
+            return self._ended_save(record, Status.LEAVING, outcome, actor)
+        departures = self.departures
+        question = departures.prompts.script.by_role("save_deadline")
+        if until is None or question is None or until <= departures.today():
+            raise Refusal("snooze_needs_future", example=_example(departures.today()))
+        state = departures.state(record)
+        editing = state.editing
+        result = departures.interview.answer(state, question, until.isoformat(), departures.context(), actor=actor,
+                                             at=departures.now())  # fmt: skip
+        state.editing = editing if editing != question.id else None
+        return departures.save_answers(record, state, [result], actor)
+
+    def lapse_save(self, record: Departure, *, actor: str = "sendoff") -> Departure:
+        """No answer 5 working days after the save deadline: the client is recorded as leaving."""
+        if record["status"] is not Status.SAVING or record.get("save_outcome") is not None:
+            return record
+        return self._ended_save(record, Status.LEAVING, SaveOutcome.LAPSED, actor)
+
+    def _ended_save(self, record: Departure, status: Status, outcome: SaveOutcome, actor: str) -> Departure:
+        now = self.departures.now()
+        record["save_outcome"] = outcome
+        self.departures.note(record, {"at": now, "by": actor, "event": AuditEvent.SAVE_OUTCOME, "to": outcome.value})
+        self.departures.move(record, status, actor, now, note=f"save {outcome.value}")
+        record["status_by_hand"] = True
+        self.departures.commit(record, Change.STATUS)
+        return record
+
+    def _require_owner_or_access(self, record: Departure, actor: str, item: Item) -> None:
+        access = self.departures.access
+        if not (item is Item.SAVE_DEADLINE and actor == access.save_owner(record)):
+            access.require(record, actor)
+
+
+def _example(today: date) -> str:
+    return f"{today + timedelta(days=14):%d %b %Y}"

@@ -14,7 +14,7 @@ from email.message import Message
 from enum import StrEnum
 from typing import Protocol
 
-from storage.records import Departure, Touch
+from storage.records import CHANNEL, Departure, Item, Touch, TouchKind
 
 log = logging.getLogger("sendoff")
 
@@ -32,8 +32,20 @@ class Action(StrEnum):
     EDIT = "edit"
     SKIP = "skip"
     ALWAYS_ASK = "always_ask"
+    DONE = "done"
+    SNOOZE = "snooze"  # a week, or until a date
+    NOT_APPLICABLE = "not_applicable"
 
 
+# What settles an open item from its nudge, beside the item's own actions (Mark paid, Retained...).
+ITEM_SETTLING: dict[Item, tuple[Action, ...]] = {
+    Item.SAVE_DEADLINE: (Action.SNOOZE,),  # more time, until a date
+    Item.FINAL_PAYMENT_DUE: (Action.SNOOZE, Action.NOT_APPLICABLE),
+    Item.AGREEMENT_SIGNED: (Action.SNOOZE, Action.NOT_APPLICABLE),
+    Item.DATA_RETURN: (Action.DONE, Action.SNOOZE, Action.NOT_APPLICABLE),
+    Item.SUPPORT_END: (Action.DONE, Action.NOT_APPLICABLE),
+    Item.INTERVIEW: (Action.SNOOZE, Action.NOT_APPLICABLE),
+}
 # Actions on a draft email (their target is the touch); the others act on the departure.
 EMAIL_ACTIONS = frozenset({Action.SEND, Action.EDIT, Action.SKIP, Action.ALWAYS_ASK})
 
@@ -48,6 +60,24 @@ class Notice:
     record: Departure | None = None
     actions: tuple[Action, ...] = ()
     draft: Message | None = None
+
+    @property
+    def item(self) -> Item | None:
+        """The open item a nudge is about, for the buttons that settle it."""
+        if self.touch is None:
+            return None
+        if self.touch["kind"] is TouchKind.INTERVIEW_REMINDER:
+            return Item.INTERVIEW
+        return self.touch["payload"].get("what")
+
+    @property
+    def offered(self) -> tuple[Action, ...]:
+        """Its actions, and what settles its open item: snooze it, say it no longer applies, or it is done."""
+        item = self.item
+        if item is None or self.recipient == CHANNEL:
+            return self.actions
+        extra = ITEM_SETTLING.get(item, ())
+        return self.actions + tuple(a for a in extra if a not in self.actions)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import ClassVar, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.app import Core, build_core
-from bot.chat_commands import Commands, Transport
+from bot.chat_commands import ITEM_WORDS, Commands, Transport
 from bot.clock import Clock, iso, parse_iso
 from bot.command_words import parse_console
 from bot.interview_turns import Turns
@@ -55,10 +55,18 @@ Write = Callable[[str], None]
 # What a notice's buttons are in Slack, as console commands.
 CONSOLE_ACTIONS: dict[Action, str] = {
     Action.RETAINED: "retained",
+    Action.LEAVING: "leaving",
     Action.PAID: "paid",
     Action.SIGNED: "signed",
     Action.CONTINUE: "resume",
 }
+# Actions on an open item, as commands: what follows the client's name and the item's word.
+ITEM_COMMANDS: dict[Action, tuple[str, str]] = {
+    Action.DONE: ("done", ""),
+    Action.NOT_APPLICABLE: ("done", " n/a"),
+    Action.SNOOZE: ("snooze", " [until <date>]"),
+}
+ITEM_WORD = {item: word for word, item in ITEM_WORDS.items()}
 YES = frozenset({"yes", "y"})
 
 
@@ -169,7 +177,11 @@ class ConsoleNotifier:
         if to == CHANNEL:
             to = self.settings.channel or self.messages.render("to_team_channel")
         client = notice.record["client"] if notice.record else ""
-        hints = [command_text(CommandRef(CONSOLE_ACTIONS[a], client)) for a in notice.actions if a in CONSOLE_ACTIONS]
+        hints = [command_text(CommandRef(CONSOLE_ACTIONS[a], client)) for a in notice.offered if a in CONSOLE_ACTIONS]
+        if notice.item is not None:
+            word = ITEM_WORD[notice.item]
+            hints += [command_text(CommandRef(name, f"{client} {word}{tail}"))
+                      for a, (name, tail) in ITEM_COMMANDS.items() if a in notice.offered]  # fmt: skip
         line = self.messages.render("notice_line", when=f"{local:%a %d %b %Y %H:%M}", to=to, text=notice.text)
         self.write(line + (f" ({'; '.join(hints)})" if hints else ""))
 

@@ -53,6 +53,8 @@ class AuditEvent(StrEnum):
     PAID = "paid"
     OPT_OUT = "opt_out"
     FORGOTTEN = "forgotten"
+    ITEM = "item"  # an open item marked done, snoozed, or no longer applying
+    SAVE_OUTCOME = "save_outcome"
 
 
 class Approval(StrEnum):
@@ -100,6 +102,23 @@ class Item(StrEnum):
     SUPPORT_END = "support_end"
     SAVE_DEADLINE = "save_deadline"
     AGREEMENT_SIGNED = "agreement_signed"
+    INTERVIEW = "interview"  # the interview itself, while unfinished
+
+
+class ItemState(StrEnum):
+    """What a person said about an open item from its nudge."""
+
+    DONE = "done"
+    SNOOZED = "snoozed"  # nudge again from ``until``
+    NOT_APPLICABLE = "not_applicable"
+
+
+class SaveOutcome(StrEnum):
+    """How a save attempt ended: by a person's answer, or on its own."""
+
+    SAVED = "saved"
+    LEAVING = "leaving"
+    LAPSED = "lapsed"  # no answer 5 working days after the deadline
 
 
 class Reminder(StrEnum):
@@ -145,6 +164,13 @@ AuditEntry = TypedDict(
 )
 
 
+class ItemMark(TypedDict):
+    state: ItemState
+    at: str
+    by: str
+    until: NotRequired[str]  # a snooze's date, ISO
+
+
 class PromptRef(TypedDict):
     """Where a transport asked the question now waiting (a Slack message), so it can be closed."""
 
@@ -174,6 +200,8 @@ class NewDeparture(TypedDict):
     prompt: NotRequired[PromptRef | None]
     bounced: NotRequired[list[str]]
     email_approval: NotRequired[Approval]
+    items: NotRequired[dict[str, ItemMark]]  # Item value -> what a person said about it
+    save_outcome: NotRequired[SaveOutcome]
 
 
 class Departure(NewDeparture):
@@ -224,6 +252,10 @@ def departure_from(raw: dict[str, Any]) -> Departure:
         entry["event"] = AuditEvent(entry["event"])
     if raw.get("email_approval") is not None:
         raw["email_approval"] = Approval(raw["email_approval"])
+    for mark in (raw.get("items") or {}).values():
+        mark["state"] = ItemState(mark["state"])
+    if raw.get("save_outcome") is not None:
+        raw["save_outcome"] = SaveOutcome(raw["save_outcome"])
     return raw  # type: ignore[return-value]  # checked field by field above
 
 

@@ -74,7 +74,12 @@ NUDGE_LABELS = {
     "signed": ("Signed", "primary"),
     "draft": ("Draft email", None),
     "continue": ("Continue", "primary"),
+    "done": ("Done", "primary"),
+    "snooze": ("Snooze a week", None),
+    "not_applicable": ("No longer applies", None),
 }
+# Actions on an open item (value "<departure id>:<item>"); snooze also offers a date.
+ITEM_ACTIONS = frozenset({"done", "snooze", "not_applicable"})
 EMAIL_LABELS = {"send": ("Send", "primary"), "edit": ("Edit", None), "skip": ("Skip", None),
                 "always_ask": ("Always ask for this client", None)}  # fmt: skip
 # view callback ids
@@ -230,28 +235,41 @@ class Draft:
 
 
 def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, touch_id: int | None,
-                 draft: Draft | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                 draft: Draft | None = None, item: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """A nudge (``text``: escaped mrkdwn) with its buttons; a draft email is shown in full before Send/Edit/Skip."""
     blocks: list[Block] = [section(text)]
     if draft is not None:
         blocks.append(context(f"To: {escape(draft.to)}  ·  Subject: *{escape(draft.subject)}*"))
         blocks += code_sections(draft.text)
-    buttons = _nudge_buttons(actions, departure_id, touch_id)
+    buttons = _nudge_buttons(actions, departure_id, touch_id, item)
     if buttons is not None:
         blocks.append(buttons)
     return dump(blocks)
 
 
-def _nudge_buttons(actions: Sequence[str], departure_id: int | None, touch_id: int | None) -> ActionsBlock | None:
-    buttons = []
+def _nudge_buttons(actions: Sequence[str], departure_id: int | None, touch_id: int | None,
+                   item: str | None = None) -> ActionsBlock | None:  # fmt: skip
+    elements: list[InteractiveElement] = []
     for name in actions:
         if name in EMAIL_LABELS and touch_id is not None:
             label, style = EMAIL_LABELS[name]
-            buttons.append(button(label, EMAIL_PREFIX + name, str(touch_id), style))
+            elements.append(button(label, EMAIL_PREFIX + name, str(touch_id), style))
+        elif name in ITEM_ACTIONS and departure_id is not None and item is not None:
+            if name == "snooze" and item == "save_deadline":
+                continue  # more time for a save attempt is a date: the picker below
+            label, style = NUDGE_LABELS[name]
+            elements.append(button(label, NUDGE_PREFIX + name, f"{departure_id}:{item}", style))
         elif name in NUDGE_LABELS and departure_id is not None:
             label, style = NUDGE_LABELS[name]
-            buttons.append(button(label, NUDGE_PREFIX + name, str(departure_id), style))
-    return ActionsBlock(elements=buttons[:MAX_BUTTONS]) if buttons else None
+            elements.append(button(label, NUDGE_PREFIX + name, str(departure_id), style))
+    if "snooze" in actions and departure_id is not None and item is not None:
+        wording = "More time until…" if item == "save_deadline" else "Snooze until…"
+        picker = DatePickerElement(action_id=NUDGE_PREFIX + "snooze:until", placeholder=plain(wording, OPTION_TEXT))
+        elements.append(picker)
+    if not elements:
+        return None
+    block_id = f"nudge:{departure_id}:{item}" if item is not None and departure_id is not None else None
+    return ActionsBlock(elements=elements[:MAX_BUTTONS], block_id=block_id)
 
 
 def always_asked_blocks(shown: Sequence[dict[str, Any]], client: str, touch_id: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import date
 from email.header import decode_header, make_header
 from email.message import Message
 from typing import Any
@@ -27,7 +28,7 @@ from bot.settling import Outcome, Settled
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation
 from handlers.slack.web_api import SlackOut
-from storage.records import CHANNEL
+from storage.records import CHANNEL, Item
 
 log = logging.getLogger("sendoff.slack")
 
@@ -66,8 +67,8 @@ class SlackNotices:
         text = kit.escape(notice.text)
         record, touch = notice.record, notice.touch
         draft = draft_of(notice.draft) if notice.draft is not None else None
-        blocks = kit.nudge_blocks(text, notice.actions, record["id"] if record else None,
-                                  touch["id"] if touch and "id" in touch else None, draft)  # fmt: skip
+        blocks = kit.nudge_blocks(text, notice.offered, record["id"] if record else None,
+                                  touch["id"] if touch and "id" in touch else None, draft, notice.item)  # fmt: skip
         if notice.recipient == CHANNEL:
             channel = self.settings.channel
             if not channel:
@@ -109,6 +110,8 @@ def register(app: AsyncApp) -> None:
 
 def _outcome_blocks(body: dict[str, Any], outcome: str) -> tuple[str, list[dict[str, Any]]]:
     text = body.get("message", {}).get("text") or ""
+    if not text.strip():  # Slack sent no copy of the message: what was done stands alone
+        return kit.fallback(outcome), kit.notice_blocks(f":white_check_mark: {outcome}")
     return text, kit.settled_blocks(text, outcome)
 
 
@@ -117,12 +120,17 @@ async def on_nudge(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], 
     """Retained, Still leaving, Mark paid, Signed, Continue or Draft email on a nudge."""
     await ack()
     user = body["user"]["id"]
-    what = Action(action["action_id"].removeprefix(kit.NUDGE_PREFIX))
-    departure_id = int(action["value"])
+    what = Action(action["action_id"].removeprefix(kit.NUDGE_PREFIX).partition(":")[0])  # "snooze:until": a picker
+    # a button's value is "<departure id>" or "<departure id>:<item>"; a date picker says it in its block id
+    ref = action.get("value") or str(action.get("block_id", "")).removeprefix("nudge:")
+    departure, _, item_value = ref.partition(":")
+    departure_id = int(departure)
+    item = Item(item_value) if item_value else None
+    until = date.fromisoformat(action["selected_date"]) if action.get("selected_date") else None
     if what is Action.DRAFT:
         await draft_for(user, departure_id, talk, respond)
         return
-    result = talk.commands.act_on(user, departure_id, what)
+    result = talk.commands.act_on(user, departure_id, what, item, until)
     if what is Action.CONTINUE or result.asked is not None:
         await talk.show(user, result)
         return

@@ -118,3 +118,42 @@ def test_edit_takes_the_clients_name_and_the_questions_number_or_label(core):
     [said] = unknown.parts
     assert said.key == "unknown_question" and "2. How they told us" in said.values["questions"]
     assert "told_how" not in str(said.values)  # people never see an internal key
+
+
+def saving(core) -> Commands:
+    commands = Commands(core, Transport.CONSOLE)
+    commands.run("ann", Command("start", "Acme Corp"))
+    turns = Turns(core)
+    for typed in ("yes", "email", "today", "price", "too dear", "1000", "yes", "a discount", "Jane", "in 2 weeks"):
+        turns.reply("ann", typed)
+    assert core.departures.get(1)["status"] is Status.SAVING
+    return commands
+
+
+def test_a_save_attempt_ends_with_an_answer_that_records_itself(core):
+    commands = saving(core)
+    assert keys(commands.run("ann", Command("done", "Acme save"))) == ["save_needs_outcome"]
+    later = commands.run("ann", Command("snooze", "Acme save until in 4 weeks"))
+    assert keys(later) == ["item_snoozed"] and core.departures.get(1)["status"] is Status.SAVING
+    assert core.departures.answer_value(core.departures.get(1), "save_deadline") > core.departures.today().isoformat()
+    assert keys(commands.run("ann", Command("leaving", "Acme"))) == ["status_changed"]
+    record = core.departures.get(1)
+    assert record["status"] is Status.LEAVING and record["save_outcome"] == "leaving"
+    assert keys(commands.run("ann", Command("leaving", "Acme"))) == ["not_saving"]
+
+
+def test_open_items_are_marked_done_snoozed_or_no_longer_applying(core):
+    commands = saving(core)
+    assert keys(commands.run("ann", Command("done", "Acme Corp data"))) == ["item_done"]
+    assert keys(commands.run("ann", Command("done", "Acme Corp the end of support n/a"))) == ["item_not_applicable"]
+    assert keys(commands.run("ann", Command("snooze", "Acme Corp interview"))) == ["item_snoozed"]
+    past = commands.run("ann", Command("snooze", "Acme Corp interview until yesterday"))
+    assert keys(past) == ["snooze_needs_future"]
+    assert keys(commands.run("bob", Command("done", "Acme Corp data"))) == ["not_allowed"]
+    assert keys(commands.run("ann", Command("done", "Acme Corp laundry"))) == ["item_usage"]
+    items = core.departures.get(1)["items"]
+    assert {k: v["state"] for k, v in items.items()} == {
+        "data_return": "done", "support_end": "not_applicable", "interview": "snoozed"}
+    assert items["interview"]["until"] == str(core.departures.today() + __import__("datetime").timedelta(days=7))
+    assert keys(commands.run("ann", Command("done", "Acme Corp payment"))) == ["item_done"]
+    assert core.departures.get(1)["paid_at"]
