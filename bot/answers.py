@@ -10,14 +10,17 @@ with a one-line reason.
 from __future__ import annotations
 
 import calendar
+import importlib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
-from bot.countries import country_names, country_time_zones, find_country, zone_label
+from bot.countries import country_names, country_zone_choices, find_country, find_zones, zone_label
 from prompts import Option, Question
 
 MAX_YEARS_AWAY = 10
@@ -28,6 +31,16 @@ MONTHS = {name.lower(): n for n, name in enumerate(calendar.month_abbr) if name}
     name.lower(): n for n, name in enumerate(calendar.month_name) if name
 }
 UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 0, "months": 0, "year": 0, "years": 0}
+MAX_ZONES_SHOWN = 6
+MULTIPLIERS = {"k": Decimal(1000), "m": Decimal(1_000_000)}
+# What people type for an amount of nothing ("final payment still due?" "none").
+ZERO_WORDS = {"none", "nothing", "nil", "zero"}
+# What people type when the contact has no email address.
+NO_EMAIL_WORDS = {"none", "-", "phone", "by phone", "phone only", "no email", "no e-mail", "n/a", "no address"}
+NO_EMAIL = "no email"
+WEEKDAYS = {name.lower() for name in (*calendar.day_name, *calendar.day_abbr)}
+# A phrase goes to dateparser only if it has one of these: alone, it reads "a" or "5pm" as a day.
+DATE_WORDS = set(MONTHS) | WEEKDAYS | set(UNITS) | {"fri", "tues", "thur", "thurs", "fortnight", "today", "tomorrow"}
 YES = {"yes", "y", "yeah", "yep", "true", "1"}
 NO = {"no", "n", "nope", "false", "2"}
 # Slack broadcasts, in any spelling a person or a paste can produce.
@@ -50,7 +63,9 @@ class Context:
 
     today: date
     currency: str = "EUR"
-    answers: dict[str, Any] | None = None  # earlier values, for options_from
+    # Every answer so far by question id, the one being edited included: the
+    # time-zone options follow the country, and an edited amount keeps its currency.
+    answers: dict[str, Any] | None = None
 
 
 def neutralise(text: str, *, keep_newlines: bool = False) -> str:
@@ -72,9 +87,53 @@ def neutralise(text: str, *, keep_newlines: bool = False) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# Latin letters that carry no combining mark to drop but are spelled plainly all the same.
+PLAIN_LETTERS = str.maketrans({"æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
+UMLAUTS_SPELLED_OUT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+MAX_UMLAUT_GUESSES = 4  # ae/oe/ue in a name tried both ways: at most 2**4 keys
+
+
 def client_key(name: str) -> str:
-    """How client names are compared: case, spacing and punctuation do not count."""
-    return re.sub(r"[\W_]+", "", neutralise(name).casefold())
+    """How client names are stored for comparing: case, accents, spacing and punctuation do not count.
+
+    "Müller", "MULLER" and "Muller" share a key. Marks are dropped from Latin
+    letters only: in other scripts a mark makes another letter (Russian и and
+    й, Japanese カ and ガ), and two clients must not share a key by accident.
+    """
+    return _fold(neutralise(name).casefold())
+
+
+def client_key_variants(name: str) -> tuple[str, ...]:
+    """Other keys a typed name may stand for, to try in turn when ``client_key`` finds no client.
+
+    German umlauts are also written out: "Mueller" finds "Müller", and
+    "Müller" finds a client stored as "Mueller". This is not folded into the
+    stored key itself, because "ue" is not always an umlaut ("Blue" and "Blu"
+    are two clients); here each ae, oe and ue is tried both ways, so "Mueller
+    Blue" finds "Müller Blue" and nothing else.
+    """
+    spelled_out = _fold(neutralise(name).casefold().translate(UMLAUTS_SPELLED_OUT))
+    places = [m.start() for m in re.finditer(r"(?<=[aou])e", spelled_out)][:MAX_UMLAUT_GUESSES]
+    keys = [spelled_out]
+    for count in range(1, len(places) + 1):
+        for dropped in itertools.combinations(places, count):
+            keys.append("".join(ch for i, ch in enumerate(spelled_out) if i not in dropped))
+    primary = client_key(name)
+    return tuple(k for k in dict.fromkeys(keys) if k and k != primary)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.translate(PLAIN_LETTERS))
+    kept: list[str] = []
+    latin = False
+    for ch in text:
+        if unicodedata.combining(ch):
+            if latin:
+                continue
+        else:
+            latin = ch.isascii() or "LATIN" in unicodedata.name(ch, "")
+        kept.append(ch)
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFC", "".join(kept)))
 
 
 def parse_client_name(raw: str) -> str:
@@ -90,7 +149,7 @@ def options_for(question: Question, answers: dict[str, Any] | None) -> tuple[Opt
     """The options a choice question offers, given the answers so far."""
     if question.options_from == "time_zones":
         country = (answers or {}).get("country")
-        return tuple(Option(z, zone_label(z)) for z in country_time_zones(country or ""))
+        return tuple(Option(z, zone_label(z)) for z in country_zone_choices(country or ""))
     return question.options
 
 
@@ -103,8 +162,44 @@ def parse_answer(question: Question, raw: str, ctx: Context) -> Parsed:
 
 
 def _choice(question: Question, raw: str, ctx: Context) -> Parsed:
-    option = _pick(options_for(question, ctx.answers), raw)
+    options = options_for(question, ctx.answers)
+    if question.options_from == "time_zones":
+        return _time_zone(options, raw)
+    option = _pick(options, raw)
     return Parsed(option.id, option.label)
+
+
+def _time_zone(options: tuple[Option, ...], raw: str) -> Parsed:
+    """A zone from the country's list, or any zone by its name or its city's.
+
+    The list shows a country's zones (Slack shows 100 options at most), but a
+    person may live anywhere: "Sydney", "sao paulo", "Mumbai" or
+    "Europe/London" name a zone whatever the country. A word that names several
+    ("pacific", "central") is refused with the choices, never guessed.
+    """
+    numbers = f", or pick a number from 1 to {len(options)}" if options else ""
+    if not raw:
+        raise AnswerError(f"Type the city they are in, such as Berlin or New York{numbers}.")
+    if raw.isdigit() and options:
+        option = _pick(options, raw)
+        return Parsed(option.id, option.label)
+    for option in options:
+        if raw.casefold() in (option.id.casefold(), option.label.casefold()):
+            return Parsed(option.id, option.label)
+    matches = find_zones(raw)
+    if len(matches) == 1:
+        return Parsed(matches[0].zone, zone_label(matches[0].zone))
+    if not matches:
+        raise AnswerError(
+            f"I do not know the time zone '{_short(raw)}': type a city such as Berlin or New York{numbers}."
+        )
+    listed = [o.id for o in options]
+    # The chosen country's zones first: for a client in the US, "pacific" is
+    # most likely Los Angeles or Honolulu.
+    matches.sort(key=lambda m: listed.index(m.zone) if m.zone in listed else len(listed))
+    shown = ", ".join(m.label for m in matches[:MAX_ZONES_SHOWN])
+    more = f" and {len(matches) - MAX_ZONES_SHOWN} more" if len(matches) > MAX_ZONES_SHOWN else ""
+    raise AnswerError(f"'{_short(raw)}' could be {shown}{more}: type one of them, or the city.")
 
 
 def _pick(options: tuple[Option, ...], raw: str) -> Option:
@@ -163,36 +258,95 @@ def _yes_no(question: Question, raw: str, ctx: Context) -> Parsed:
 
 
 def _date(question: Question, raw: str, ctx: Context) -> Parsed:
-    day = parse_date(raw, ctx.today)
+    day = parse_date(raw, ctx.today, question.dates)
     if abs(day.year - ctx.today.year) > MAX_YEARS_AWAY or abs((day - ctx.today).days) > 366 * MAX_YEARS_AWAY:
         raise AnswerError(f"{day:%d %b %Y} is more than {MAX_YEARS_AWAY} years away: check the year.")
     if question.dates == "past" and day > ctx.today:
-        raise AnswerError(f"{day:%d %b %Y} is in the future; this date can be today at the latest.")
+        raise AnswerError(
+            f"{day:%d %b %Y} is in the future; this date can be today at the latest: "
+            f"try a past date, such as {_example(ctx.today, -1)}."
+        )
     if question.dates == "future" and day < ctx.today:
-        raise AnswerError(f"{day:%d %b %Y} is in the past; this date can be today at the earliest.")
+        raise AnswerError(
+            f"{day:%d %b %Y} is in the past; this date can be today at the earliest: "
+            f"try a future date, such as {_example(ctx.today, 1)}."
+        )
     return Parsed(day.isoformat(), f"{day:%a %d %b %Y}")
 
 
-def parse_date(raw: str, today: date) -> date:
-    text = raw.strip().casefold().rstrip(".")
+def _example(today: date, direction: int) -> str:
+    """A date on the wanted side of today, as a person would type it."""
+    day = add_months(today, direction * 2)
+    return f"{day.day} {day:%b %Y}"
+
+
+def parse_date(raw: str, today: date, dates: str = "any") -> date:
+    """The day ``raw`` means, seen from ``today``.
+
+    ``dates`` ("past", "future" or "any") settles what a phrase leaves open:
+    "Dec 15" is the next one for a future date, the last one for a past date,
+    and the nearer one otherwise; "3 weeks" is ahead or ago likewise.
+    """
+    text = re.sub(r"\s+", " ", raw.strip().casefold()).rstrip(".")
     if not text:
         raise AnswerError("Type a date, such as 2027-01-31, 31 Jan 2027, today or in 2 weeks.")
-    simple = {"today": 0, "tomorrow": 1, "yesterday": -1}
+    day = _known_form(text, raw, today, dates)
+    month = _month_alone(text) if day is None else None
+    if month is not None:
+        raise AnswerError(f"'{_short(raw)}' is a whole month: say which day, such as 15 {calendar.month_abbr[month]}.")
+    if day is None and DATE_WORDS.intersection(re.findall(r"[a-z]+", text)):
+        day = _phrase(text, today, dates)
+    if day is None:
+        raise AnswerError(f"'{_short(raw)}' is not a date I can read: try {_date_examples(today, dates)}.")
+    return day
+
+
+def _date_examples(today: date, dates: str) -> str:
+    if dates == "past":
+        return f"{_example(today, -1)}, yesterday or 2 weeks ago"
+    return f"{_example(today, 1)}, next friday, end of month or in 2 weeks"
+
+
+def _known_form(text: str, raw: str, today: date, dates: str) -> date | None:
+    """The forms read without the phrase parser: fast, and exact about what they refuse.
+
+    Whole-number dates never reach the phrase parser, which reads "12" as the
+    12th of this month and "12.12." as today.
+    """
+    simple = {"today": 0, "now": 0, "tomorrow": 1, "yesterday": -1}
     if text in simple:
         return today + timedelta(days=simple[text])
-    relative = re.fullmatch(r"(?:in\s+)?(\d{1,4})\s+(day|days|week|weeks|month|months|year|years)(\s+ago)?", text)
-    if relative and (text.startswith("in") or relative.group(3)):
-        n = int(relative.group(1)) * (-1 if relative.group(3) else 1)
-        unit = relative.group(2)
+    relative = re.fullmatch(
+        r"(in )?(\d{1,4}|an?|one) (day|days|week|weeks|month|months|year|years)( ago| from (?:now|today))?", text
+    )
+    if relative:
+        ahead, n, unit, ago = relative.groups()
+        # dateparser reads "a week from today" as a week ago.
+        if ago and ago.startswith(" from"):
+            ahead, ago = "in ", None
+        n = n if n.isdigit() else "1"
+        if ahead and ago:
+            return None
+        if not ahead and not ago:
+            if dates == "any":
+                raise AnswerError(f"'{_short(raw)}': from today, is that in {n} {unit} or {n} {unit} ago?")
+            ago = " ago" if dates == "past" else None
+        count = int(n) * (-1 if ago else 1)
         if UNITS[unit]:
-            return today + timedelta(days=n * UNITS[unit])
-        months = n * (12 if unit.startswith("year") else 1)
-        return add_months(today, months)
+            return today + timedelta(days=count * UNITS[unit])
+        return add_months(today, count * (12 if unit.startswith("year") else 1))
+    end = re.fullmatch(r"(?:the )?end of (?:the |this )?(next )?(month|year)", text)
+    if end:
+        nxt, unit = end.groups()
+        if unit == "year":
+            return date(today.year + (1 if nxt else 0), 12, 31)
+        first = add_months(today.replace(day=1), 1 if nxt else 0)
+        return first.replace(day=calendar.monthrange(first.year, first.month)[1])
     for pattern, order in (
         (r"(\d{4})-(\d{1,2})-(\d{1,2})", "ymd"),
         (r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", "dmy"),
-        (r"(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?,?\s+(\d{4})", "dMy"),
-        (r"([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})", "Mdy"),
+        (r"(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([a-z]+)\.?,?(?: (\d{4}))?", "dMy"),
+        (r"([a-z]+)\.? (\d{1,2})(?:st|nd|rd|th)?(?:,? (\d{4}))?", "Mdy"),
     ):
         match = re.fullmatch(pattern, text)
         if not match:
@@ -201,11 +355,62 @@ def parse_date(raw: str, today: date) -> date:
         if "M" in parts:
             month = MONTHS.get(parts["M"])
             if month is None:
+                if parts["M"] in WEEKDAYS or parts["y"] is None:
+                    continue  # "friday 13", "next 5": for the phrase parser
                 raise AnswerError(f"'{_short(raw)}': I do not know the month '{parts['M']}'.")
         else:
             month = int(parts["m"])
+        if parts["y"] is None:
+            return _without_year(month, int(parts["d"]), today, dates, raw)
         return _real_date(int(parts["y"]), month, int(parts["d"]), raw)
-    raise AnswerError(f"'{_short(raw)}' is not a date I can read: try 2027-01-31, 31 Jan 2027, today or in 2 weeks.")
+    return None
+
+
+def _without_year(month: int, day: int, today: date, dates: str, raw: str) -> date:
+    """The day and month in the year that fits: ``dates`` says which side of today."""
+    if not 1 <= day <= calendar.monthrange(2028, month)[1]:  # a leap year: the most days a month has
+        raise AnswerError(f"{_short(raw)} is not a real date: {calendar.month_name[month]} has no day {day}.")
+    candidates = []
+    for year in range(today.year - 8, today.year + 9):  # 29 Feb comes round in at most 8 years
+        if day <= calendar.monthrange(year, month)[1]:
+            candidates.append(date(year, month, day))
+    if dates == "future":
+        return min(d for d in candidates if d >= today)
+    if dates == "past":
+        return max(d for d in candidates if d <= today)
+    return min(candidates, key=lambda d: (abs((d - today).days), d < today))
+
+
+def _month_alone(text: str) -> int | None:
+    """The month of "Dec" or "next December": a month, not a day, that the phrase parser would pick one of."""
+    words = text.replace(".", "").split()
+    if words and words[0] in ("in", "next", "this", "last"):
+        words = words[1:]
+    if words and re.fullmatch(r"\d{4}", words[-1]):
+        words = words[:-1]
+    return MONTHS.get(words[0]) if len(words) == 1 else None
+
+
+def _phrase(text: str, today: date, dates: str) -> date | None:
+    """A phrase such as "next friday" or "in three months", read by dateparser."""
+    found = _date_parser(dates, today).get_date_data(text).date_obj
+    return found.date() if isinstance(found, datetime) else None
+
+
+@lru_cache(maxsize=8)
+def _date_parser(dates: str, today: date) -> Any:
+    # Imported on first use: importing dateparser and loading its English data
+    # takes about a third of a second, and only phrases need it. It ships no
+    # type information, hence Any.
+    module = importlib.import_module("dateparser.date")
+    settings = {
+        "PREFER_DATES_FROM": {"past": "past", "future": "future"}.get(dates, "current_period"),
+        "RELATIVE_BASE": datetime.combine(today, time()),
+        "DATE_ORDER": "DMY",
+        "TIMEZONE": "UTC",
+        "RETURN_AS_TIMEZONE_AWARE": False,
+    }
+    return module.DateDataParser(languages=["en"], settings=settings)
 
 
 def _real_date(year: int, month: int, day: int, raw: str) -> date:
@@ -224,14 +429,20 @@ def add_months(day: date, months: int) -> date:
 
 
 def _money(question: Question, raw: str, ctx: Context) -> Parsed:
-    amount, currency = parse_money(raw, ctx.currency)
+    # A changed amount keeps the currency it had, unless the new text names one.
+    previous = (ctx.answers or {}).get(question.id)
+    currency = previous.get("currency") if isinstance(previous, dict) else None
+    amount, currency = parse_money(raw, currency if isinstance(currency, str) and currency else ctx.currency)
     return Parsed({"amount": str(amount), "currency": currency}, format_money(amount, currency))
 
 
 def parse_money(raw: str, default_currency: str) -> tuple[Decimal, str]:
+    """An amount and its currency: "1,200", "1200 EUR", "$1,200.50", "1.5k", "€2k", "none"."""
     text = raw.strip().replace("\u00a0", " ")
     if not text:
-        raise AnswerError("Type an amount, such as 1,200 or 1200 EUR.")
+        raise AnswerError("Type an amount, such as 1,200 or 1200 EUR, or none.")
+    if text.casefold().rstrip(".") in ZERO_WORDS:
+        return Decimal(0), default_currency
     if text.startswith("-") or text.startswith("(") or re.search(r"[\s$€£¥₹]-\d", text):
         raise AnswerError("An amount cannot be negative.")
     currency = None
@@ -245,12 +456,31 @@ def parse_money(raw: str, default_currency: str) -> tuple[Decimal, str]:
         text = (coded.group(2) or coded.group(3)).strip()
     if text.startswith("-"):
         raise AnswerError("An amount cannot be negative.")
-    number = _normalise_number(text)
+    scaled = re.fullmatch(r"(\d+)(?:[.,](\d{1,3}))?\s*([kKmM])", text)
+    if scaled:
+        # In "1.250k" the mark can only be a decimal one: thousands of thousands are written 1.25m.
+        whole, fraction, unit = scaled.groups()
+        number: Decimal | None = Decimal(f"{whole}.{fraction or 0}") * MULTIPLIERS[unit.lower()]
+    else:
+        number = _normalise_number(text)
     if number is None:
-        raise AnswerError(f"'{_short(raw)}' is not an amount: try 1,200 or 1200 EUR or $1,200.50.")
+        raise AnswerError(f"'{_short(raw)}' is not an amount: try 1,200 or 1200 EUR or $1,200.50 or 1.5k.")
     if number > MAX_AMOUNT:
         raise AnswerError(f"{number:,} is larger than sendoff accepts ({MAX_AMOUNT:,}).")
+    if number == number.to_integral_value() and (scaled or number == 0):
+        number = number.quantize(Decimal(1))  # 1.5k is 1500, and 0.00 is 0, as they are stored
     return number, currency or default_currency
+
+
+def amount_is_positive(value: Any) -> bool:
+    """Whether a stored money or number answer is more than nothing (a final payment still to come)."""
+    amount = value.get("amount") if isinstance(value, dict) else value
+    if isinstance(amount, bool) or amount is None:
+        return False
+    try:
+        return Decimal(str(amount)) > 0
+    except InvalidOperation:
+        return False
 
 
 def _normalise_number(text: str) -> Decimal | None:
@@ -288,6 +518,11 @@ EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]
 
 
 def _email(question: Question, raw: str, ctx: Context) -> Parsed:
+    # "phone" or "none" to the contact's address: they have none, which is an
+    # answer (stored as "", so no email is planned), not a skipped question.
+    none = re.sub(r"\s+", " ", raw.casefold()).strip(" .!") in NO_EMAIL_WORDS
+    if none and (question.skippable or question.role == "contact_email"):
+        return Parsed("", NO_EMAIL)
     address = parse_email(raw)
     return Parsed(address, address)
 
@@ -343,6 +578,8 @@ def display_value(question: Question, value: Any, answers: dict[str, Any] | None
     """How a stored value reads, for values set without typing (webhook prefill)."""
     if value is None:
         return "skipped"
+    if question.options_from == "time_zones" and isinstance(value, str) and find_zones(value):
+        return zone_label(value)
     if question.kind in ("choice", "multi_choice"):
         labels = {o.id: o.label for o in options_for(question, answers)}
         values = value if isinstance(value, list) else [value]
@@ -355,4 +592,6 @@ def display_value(question: Question, value: Any, answers: dict[str, Any] | None
         return f"{datetime.fromisoformat(value):%a %d %b %Y}"
     if question.kind == "country":
         return country_names().get(value, str(value))
+    if question.kind == "email" and not value:
+        return NO_EMAIL
     return str(value)
