@@ -50,7 +50,7 @@ def build_core(settings: Settings, notifier: Notifier, *, clock: Clock | None = 
     departures = Departures(
         store, prompts, clock, timezone=settings.timezone, currency=settings.currency, admins=settings.admins
     )
-    playbook = Playbook(departures, store, clock, team_zone=settings.timezone)
+    playbook = Playbook(departures, store, clock, team_zone=settings.timezone, stay_years=settings.stay_in_touch_years)
     departures.watchers.append(playbook.on_change)
     # The cap protects an SMTP account's limits; the outbox folder has none.
     if rate is None and settings.smtp_host:

@@ -3,6 +3,9 @@
 The first email of each departure waits for the AM, and every one once they
 chose "always ask". Send (or an edit), Skip and Always ask act on the draft;
 Send also lets an email go whose send was cut off by a crash (``unknown``).
+Send on an email held by a hold that may lift (an overdue payment) does not
+send it: it is pending again, held with the reason, and comes back as a draft
+(or goes, once approved before) when the hold lifts, while still in time.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from email.message import Message
 from bot.clock import Clock, iso, parse_iso
 from bot.departures import Departures
 from bot.drafts import Drafts
-from bot.holds import Holds
+from bot.holds import LIFTS, Holds
 from bot.notices import Notices
 from bot.sending import Courier
 from bot.settling import Ledger, Outcome, Settled
@@ -47,6 +50,10 @@ class Approvals:
                                          asked_at=iso(self.clock.now()))  # fmt: skip
         if claimed is None:
             return self.ledger.claimed_elsewhere(touch)
+        if "deferred" in claimed or "reason" in claimed:
+            claimed.pop("deferred", None)  # what it waited for (a hold, the daily cap) is over
+            claimed.pop("reason", None)
+            self.store.save_touch(claimed)
         first = record.get("email_approval") is None
         await self.courier.tell(self.notices.draft_ready(claimed, record, self.drafts.compose(claimed, record),
                                                          first=first))  # fmt: skip
@@ -59,6 +66,16 @@ class Approvals:
             return self.ledger.already(touch)
         record = self.store.get_departure(self._departure_id(touch))
         hold = self.holds.reason(touch, record)
+        if hold in LIFTS:
+            claimed = self.store.claim_touch(touch["id"], touch["status"], TouchStatus.PENDING)
+            if claimed is None:
+                return self.ledger.claimed_elsewhere(touch)
+            why = self.holds.say(hold)
+            held = self.ledger.hold(claimed, why)
+            if held.outcome is not Outcome.HELD:
+                return held  # its moment is over
+            until = self.ledger.local(held.touch, parse_iso(held.touch["latest_at"]))
+            return Settled(held.touch, Outcome.HELD, self.ledger.say("held_draft", why=why, until=until))
         if hold is not None:
             return self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
         if record is None:  # unreachable: a missing departure is held as forgotten

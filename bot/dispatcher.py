@@ -1,10 +1,12 @@
 """The dispatcher: sends the touches that are due, each at most once.
 
 Storage is the truth. Each run takes the due touches in order and settles
-each one: past its latest sensible time it is ``skipped``; held (see
-bot/holds.py) it is ``cancelled``; waiting for its person or for the daily
-cap (bot/pacing.py) it is deferred; a client email may first be shown to the
-AM (bot/approvals.py); everything else is claimed and sent (bot/sending.py).
+each one: past its latest sensible time it is ``skipped``; held by a hold that
+may lift (bot/holds.py: an overdue payment) it stays pending with the reason
+until the hold lifts or its moment is over; stopped for good (opt-out, forget,
+retained, won back) it is ``cancelled``; waiting for its person or for the
+daily cap (bot/pacing.py) it is deferred; a client email may first be shown to
+the AM (bot/approvals.py); everything else is claimed and sent (bot/sending.py).
 A touch found in ``sending`` at start-up was cut off by a crash and becomes
 ``unknown``: the AM decides, it is never re-sent blindly.
 
@@ -24,7 +26,7 @@ from bot.approvals import Approvals
 from bot.clock import Clock, ManualClock, iso, parse_iso
 from bot.departures import Departures
 from bot.drafts import Drafts
-from bot.holds import Hold, Holds
+from bot.holds import LIFTS, Hold, Holds
 from bot.mailer import Composer, Sender
 from bot.notices import Notices
 from bot.notify import Notifier
@@ -37,6 +39,10 @@ from storage.records import CHANNEL, Channel, Departure, Touch, TouchStatus
 
 __all__ = ["Dispatcher", "Outcome", "RateCap", "Settled"]
 
+# While the clock is moved (the console's /advance), plans are topped up at least this often, as
+# ``sendoff run`` does daily: greetings roll forward through a long advance.
+TOP_UP_EVERY = timedelta(days=7)
+
 
 class Dispatcher:
     def __init__(self, departures: Departures, store: Store, clock: Clock, composer: Composer, lanes: list[Sender],
@@ -47,6 +53,7 @@ class Dispatcher:
         """
         self.store = store
         self.clock = clock
+        self.playbook = playbook
         words = departures.prompts.messages
         self.rate = rate or RateCap()
         self.ledger = Ledger(store, clock, words, team_grace=TEAM_GRACE)
@@ -99,7 +106,9 @@ class Dispatcher:
 
         async def lane(sender: Sender) -> None:
             while due:
-                settled.append(await self._dispatch(due.popleft(), sender))
+                done = await self._dispatch(due.popleft(), sender)
+                if done is not None:
+                    settled.append(done)
 
         try:
             await asyncio.gather(*(lane(sender) for sender in self.courier.lanes))
@@ -109,28 +118,47 @@ class Dispatcher:
         return settled
 
     async def run_until(self, target: datetime) -> AsyncIterator[list[Settled]]:
-        """Move a ManualClock from one due time to the next up to ``target``: each batch goes at its own time."""
+        """Move a ManualClock from one due time to the next up to ``target``: each batch goes at its own time.
+
+        Every ``TOP_UP_EVERY`` on the way, the plans are topped up (greetings roll forward), as the
+        daily top-up of ``sendoff run`` would.
+        """
         if not isinstance(self.clock, ManualClock):
             raise TypeError("only a manual clock can be moved")
         yield await self.run_due()
-        while (upcoming := self.next_due()) is not None and parse_iso(upcoming) <= target:
-            self.clock.set(max(self.clock.now(), parse_iso(upcoming)))
+        topped = self.clock.now()
+        while True:
+            upcoming = self.next_due()
+            due = parse_iso(upcoming) if upcoming is not None else None
+            top_up = topped + TOP_UP_EVERY
+            if (due is None or due > target) and top_up > target:
+                break
+            self.clock.set(max(self.clock.now(), due if due is not None and due <= top_up else top_up))
+            if self.clock.now() >= top_up:
+                self.playbook.plan_all()
+                topped = self.clock.now()
             yield await self.run_due()
-        self.clock.set(target)
+        self.clock.set(max(self.clock.now(), target))
         yield await self.run_due()
 
-    async def _dispatch(self, touch: Touch, lane: Sender) -> Settled:
+    async def _dispatch(self, touch: Touch, lane: Sender) -> Settled | None:
+        """How ``touch`` settled in this run; None when nothing changed that is worth reporting (held still)."""
         now = self.clock.now()
         if parse_iso(touch["latest_at"]) < now:
-            missed = self.ledger.say("reason_missed", due=touch["due_at"], latest=touch["latest_at"])
-            return self.ledger.end(touch, Outcome.SKIPPED, missed)
+            return self.ledger.missed(touch)
         record = self.store.get_departure(touch["departure_id"]) if touch["departure_id"] is not None else None
         hold = self.holds.reason(touch, record)
-        if hold is not None:
-            settled = self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
-            if hold == Hold.PAYMENT_OVERDUE and record is not None:
+        if hold in LIFTS:
+            why = self.holds.say(hold)
+            again = touch.get("deferred") == why  # held for this already: the AM knows
+            held = self.ledger.hold(touch, why)
+            if held.outcome is Outcome.HELD and again:
+                return None
+            if held.outcome is Outcome.HELD and hold == Hold.PAYMENT_OVERDUE and record is not None:
                 await self.courier.tell(self.notices.held_unpaid(touch, record))
-            return settled
+            return held
+        if hold is not None:
+            return self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
         if touch["channel"] == Channel.EMAIL:
             pause = self.pacing.email_pause(now)
             if pause is not None:

@@ -2,6 +2,11 @@
 
 Each hold is a ``Hold``; decisions are made on it, and the words a person
 reads come from prompts/ (``hold_*`` in notices.toml).
+
+Two kinds: a hold that may lift (``LIFTS``: the final payment overdue and
+unpaid, an address that bounced until it is changed) keeps the touch pending,
+its reason on it, until it lifts or its moment is over; the others (forgotten,
+opted out, retained, won back) end the touch: it is cancelled.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ WORDS: dict[Hold, str] = {
     Hold.PAYMENT_OVERDUE: "hold_payment_overdue",
     Hold.ALREADY_WON_BACK: "hold_already_won_back",
 }
+# Holds that may lift: the touch waits (pending, with the reason) instead of being cancelled.
+LIFTS = frozenset({Hold.PAYMENT_OVERDUE, Hold.BOUNCED})
 # A client who stayed, or came back, gets no more emails as a former client.
 STAYED: dict[Status, Hold] = {Status.RETAINED: Hold.RETAINED, Status.WON_BACK: Hold.WON_BACK}
 

@@ -4,12 +4,20 @@ Every touch has a unique key, so planning again (after an edit, or on every
 answer) updates what is still pending and never plans a second one. Touches
 that no longer follow from the answers are cancelled with the reason.
 Reminders repeat by key: the next one is numbered after those already sent.
+
+Nothing is dated before the departure was recorded. Client emails begin after
+the departure's end (the support end date, else the day it was recorded):
+check-ins count from it, and greetings start ``after_end_days`` later, once a
+year per holiday (keyed by the holiday's id and year) until the stay-in-touch
+period is over; they are planned at most a year ahead and topped up as time
+passes (``plan_all``). A touch desired but past its moment is left to the
+dispatcher, which skips it with the reason.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.answers import add_months
 from bot.clock import Clock, iso, parse_iso
@@ -17,7 +25,7 @@ from bot.departures import Change, Departures
 from bot.workdays import (
     after_working_days,
     end_of_day,
-    holidays_in,
+    holiday_named,
     is_working_day,
     local_moment,
     within_working_hours,
@@ -25,7 +33,7 @@ from bot.workdays import (
     working_day_on_or_after,
     zone_for,
 )
-from prompts.cadence import Cadence, Repeat
+from prompts.cadence import Cadence, Holiday, Repeat
 from storage import Store
 from storage.records import (
     CHANNEL,
@@ -62,16 +70,22 @@ UNSIGNED_MATTERS = frozenset({Status.SAVING, Status.LEAVING, Status.DEPARTED})
 UNCOUNTED = frozenset({TouchStatus.PENDING, TouchStatus.CANCELLED})
 # Emails that have not gone yet: planned, or shown to the AM as a draft.
 NOT_YET_SENT = frozenset({TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL})
+# How long a client who agreed to stay in touch is greeted after their departure ends (SENDOFF_STAY_IN_TOUCH_YEARS).
+STAY_IN_TOUCH_YEARS = 3
+# What a touch is planned as; a pending touch whose plan is unchanged is not written again.
+PLANNED_FIELDS = ("kind", "channel", "recipient", "due_at", "latest_at", "zone", "payload")
 
 
 class Playbook:
     def __init__(self, departures: Departures, store: Store, clock: Clock, *, team_zone: str,
-                 cadence: Cadence | None = None) -> None:  # fmt: skip
+                 cadence: Cadence | None = None, stay_years: int = STAY_IN_TOUCH_YEARS) -> None:  # fmt: skip
+        """``stay_years``: client emails (greetings) go on this many years after the departure ends."""
         self.departures = departures
         self.store = store
         self.clock = clock
         self.team_zone = team_zone
         self.cadence = cadence or departures.prompts.cadence
+        self.stay_years = stay_years
         self.words = departures.prompts.messages
 
     # -- what follows from the answers ---------------------------------------------------
@@ -85,12 +99,14 @@ class Playbook:
         touches: list[NewTouch] = []
         if record.get("forgotten"):
             return touches
-        base = _date(value("support_end")) or parse_iso(record["created_at"]).date()
+        created = parse_iso(record["created_at"])
+        # the departure's end: client emails begin after it
+        base = _date(value("support_end")) or created.astimezone(self.departures.zone).date()
         country = value("country")
         client_zone = zone_for(country, value("timezone"), self.team_zone)
         email = value("contact_email")
         cadence = self.cadence
-        if value("consent") is True and email:
+        if value("consent") is True and email and self.email_stop(record) is None:
             for days in cadence.check_in_days:
                 touches.append(self._client(record, TouchKind.CHECK_IN, f"+{days}d", base + timedelta(days=days),
                                             country, client_zone, email))  # fmt: skip
@@ -98,7 +114,7 @@ class Playbook:
                 touches.append(self._client(record, TouchKind.CHECK_IN, extra, self._extra_day(extra, base, country),
                                             country, client_zone, email))  # fmt: skip
             if value("greetings") is True:
-                touches += self._greetings(record, country, client_zone, email)
+                touches += self._greetings(record, base, country, client_zone, email)
         if record["status"] in LEFT:
             touches.append(self._team(record, TouchKind.WIN_BACK, "", base + timedelta(days=cadence.win_back_days)))
         paid = bool(record.get("paid_at"))
@@ -113,7 +129,22 @@ class Playbook:
                 touches.append(self._team(record, TouchKind.DEADLINE, f"{item}:{offset}", day + timedelta(days=offset),
                                           payload, self._owner(record, item)))  # fmt: skip
         touches += self._reminders(record, existing)
-        return touches
+        # nothing is dated before the departure was recorded
+        return [t for t in touches if parse_iso(t["due_at"]) >= created]
+
+    def email_stop(self, record: NewDeparture) -> str | None:
+        """Why no email goes to the client any more, in words; None while they may.
+
+        Opt-out, forget and win-back end them for good. (A retained client's emails are cancelled when
+        due: a save can still turn into leaving.)
+        """
+        if record.get("forgotten"):
+            return self.words.render("hold_forgotten")
+        if record.get("opted_out"):
+            return self.words.render("hold_opted_out")
+        if record["status"] == Status.WON_BACK:
+            return self.words.render("hold_won_back")
+        return None
 
     def _extra_day(self, extra: str, base: date, country: str | None) -> date:
         if extra != "fiscal_year":
@@ -175,21 +206,30 @@ class Playbook:
         latest = due + timedelta(days=self.cadence.check_in_grace_days)
         return self._touch(record, kind, name, Channel.EMAIL, email, due, latest, zone, {})
 
-    def _greetings(self, record: Departure, country: str | None, zone: str, email: str) -> list[NewTouch]:
-        today = self.departures.today()
-        horizon = today + timedelta(days=self.cadence.greeting_horizon_days)
-        wanted = ("New Year's Day", *self.cadence.greetings, *self.cadence.greetings_by_country.get(country or "", ()))
+    def _greetings(self, record: Departure, end: date, country: str | None, zone: str,
+                   email: str) -> list[NewTouch]:  # fmt: skip
+        """Each holiday greeted, once a year: from ``after_end_days`` after the departure's ``end`` until the
+        stay-in-touch period is over, never for a holiday before the departure was recorded. All of them
+        follow from the answers; ``plan`` writes those up to ``horizon_days`` ahead, and ``plan_all`` tops
+        them up as time passes."""
+        cadence = self.cadence
+        recorded = parse_iso(record["created_at"]).astimezone(self.departures.zone).date()
+        first = end + timedelta(days=cadence.greeting_after_end_days)
+        over = add_months(end, 12 * self.stay_years)  # the first day no longer in the period
         touches: list[NewTouch] = []
-        for year in range(today.year, horizon.year + 1):
-            found = {d: n for d, n in holidays_in(country, year).items() if n in wanted}
-            found.setdefault(date(year, 1, 1), "New Year's Day")
-            for holiday, name in sorted(found.items()):
+        for year in range(first.year, over.year + 1):
+            for holiday in cadence.greetings_of(country):
+                found = _holiday_day(holiday, country, year)
+                if found is None:
+                    continue
+                day_off, name = found
                 # on the working day before the holiday: the day itself is off, and so may be the weekend
-                day = holiday if is_working_day(holiday, country) else working_day_before(holiday, country)
-                if today <= day <= horizon:
-                    due = local_moment(day, zone)
-                    touches.append(self._touch(record, TouchKind.GREETING, f"{name}:{year}", Channel.EMAIL, email, due,
-                                               end_of_day(day, zone), zone, {"holiday": name}))  # fmt: skip
+                day = day_off if is_working_day(day_off, country) else working_day_before(day_off, country)
+                if day_off < recorded or day < first or day_off >= over:
+                    continue
+                payload = cast(TouchPayload, {"holiday": name, "holiday_id": holiday.id})  # see storage.records
+                touches.append(self._touch(record, TouchKind.GREETING, f"{holiday.id}:{year}", Channel.EMAIL, email,
+                                           local_moment(day, zone), end_of_day(day, zone), zone, payload))  # fmt: skip
         return touches
 
     def _team(self, record: Departure, kind: TouchKind, name: str, target: date, payload: TouchPayload | None = None,
@@ -207,21 +247,65 @@ class Playbook:
 
     # -- planning ------------------------------------------------------------------------
     def plan(self, record: Departure) -> list[Touch]:
-        """Bring the departure's pending touches in line with its answers, in one write."""
+        """Bring the departure's pending touches in line with its answers, in one write.
+
+        A touch desired but past its moment is not planned now; one already pending stays for the
+        dispatcher to skip with the reason. A greeting is first written at most ``horizon_days`` ahead.
+        A deadline nudge whose moment had passed when it was planned (an answer given late, a date moved
+        back) is dropped. A pending email keeps its wait and its reason (held, or the daily cap) but takes
+        its planned time again, so it goes once that lifts. One cancelled because it no longer followed
+        from the answers is planned again when it does.
+        """
         now = self.clock.now()
         existing = self.store.find_touches(departure_id=record["id"])
-        wanted = {t["key"]: t for t in self.desired(record, existing) if parse_iso(t["latest_at"]) > now}
-        if record.get("opted_out") or record.get("forgotten"):
+        known = {t["key"]: t for t in existing}
+        desired = self.desired(record, existing)
+        follows = {t["key"] for t in desired}
+        horizon = now + timedelta(days=self.cadence.greeting_horizon_days)
+        no_longer = self.words.render("reason_no_longer_planned")
+        wanted: dict[str, NewTouch] = {}
+        passed: set[str] = set()
+        for fresh in desired:
+            if parse_iso(fresh["latest_at"]) <= now:
+                continue
+            old = known.get(fresh["key"])
+            pending = old is not None and old["status"] == TouchStatus.PENDING
+            if fresh["kind"] == TouchKind.GREETING and parse_iso(fresh["due_at"]) > horizon and not pending:
+                continue  # planned when it comes within the horizon
+            if (fresh["kind"] == TouchKind.DEADLINE and parse_iso(fresh["due_at"]) < now
+                    and not (old is not None and old["due_at"] == fresh["due_at"])):  # fmt: skip
+                passed.add(fresh["key"])  # its day was over before it was planned
+                continue
+            wanted[fresh["key"]] = fresh
+        stop = self.email_stop(record)
+        if stop is not None:
             wanted = {k: t for k, t in wanted.items() if t["channel"] != Channel.EMAIL}
         planned: list[Touch] = []
         with self.store.batch():
             for touch in existing:
-                if touch["status"] == TouchStatus.PENDING and touch["key"] not in wanted:
-                    self._cancel(touch, self.words.render("reason_no_longer_planned"), now)
-                elif touch["key"] in wanted and touch["status"] != TouchStatus.PENDING:
-                    wanted.pop(touch["key"])  # sent, settled or awaiting approval: never planned again
-                elif touch["key"] in wanted and touch.get("deferred"):
-                    wanted.pop(touch["key"])  # waiting for its recipient (working hours, vacation): keep the wait
+                key = touch["key"]
+                fresh_touch = wanted.get(key)
+                if touch["status"] == TouchStatus.CANCELLED and touch.get("reason") == no_longer:
+                    pass  # it follows from the answers again (or it is in reach again): planned afresh, if wanted
+                elif touch["status"] != TouchStatus.PENDING:
+                    wanted.pop(key, None)  # sent, settled or awaiting approval: never planned again
+                elif fresh_touch is None:
+                    if stop is not None and touch["channel"] == Channel.EMAIL:
+                        self._cancel(touch, stop, now)
+                    elif key in passed:
+                        self._cancel(touch, self.words.render("reason_day_passed"), now)
+                    elif key not in follows:
+                        self._cancel(touch, self.words.render("reason_no_longer_planned"), now)
+                    # else: still desired, its moment over: the dispatcher skips it, saying why
+                elif touch.get("deferred") and touch["channel"] != Channel.EMAIL:
+                    wanted.pop(key)  # a nudge waiting for its person (working hours, vacation): keep the wait
+                elif touch.get("deferred"):
+                    # held, or waiting for the daily cap: due as planned, so it goes as soon as that lifts
+                    fresh_touch["deferred"] = touch["deferred"]
+                    if "reason" in touch:
+                        fresh_touch["reason"] = touch["reason"]
+                elif all(touch[f] == fresh_touch[f] for f in PLANNED_FIELDS):  # type: ignore[literal-required]
+                    wanted.pop(key)  # planned just so already: nothing to write
             for touch_wanted in wanted.values():
                 touch_wanted["planned_at"] = iso(now)
                 planned.append(self.store.put_touch(touch_wanted))
@@ -303,3 +387,11 @@ def new_touch(key: str, departure_id: int | None, kind: TouchKind, channel: Chan
 
 def _date(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _holiday_day(holiday: Holiday, country: str | None, year: int) -> tuple[date, str] | None:
+    """The day ``holiday`` falls on in ``year`` in ``country``'s calendar, and the name the calendar gives it."""
+    found = holiday_named(country, year, holiday.names)
+    if found is None and holiday.fixed is not None:
+        return date(year, *holiday.fixed), holiday.label
+    return found

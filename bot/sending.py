@@ -56,7 +56,8 @@ class Courier:
         claimed["status"] = TouchStatus.SENT
         claimed["sent_at"] = iso(self.clock.now())
         claimed["detail"] = detail
-        claimed.pop("deferred", None)
+        claimed.pop("deferred", None)  # what it waited for (a hold, the daily cap) is over
+        claimed.pop("reason", None)
         self.store.save_touch(claimed)
         self._after_sent(claimed, record)
         return Settled(claimed, Outcome.SENT, detail)

@@ -49,6 +49,7 @@ class Settings:
     smtp_per_second: float = 5.0
     smtp_per_day: int = 1000
     public_url: str | None = None
+    stay_in_touch_years: int = 3
     webhook_secret: str | None = field(default=None, repr=False)
     port: int = 3000
     console_user: str = "you"
@@ -173,6 +174,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             problems.append("SENDOFF_PUBLIC_URL needs SLACK_SIGNING_SECRET or WEBHOOK_SECRET to sign "
                             "unsubscribe links.")  # fmt: skip
 
+    stay_years = 3
+    raw_years = env.get("SENDOFF_STAY_IN_TOUCH_YEARS")
+    if raw_years is not None:
+        if raw_years.isdigit() and 1 <= int(raw_years) <= 50:
+            stay_years = int(raw_years)
+        else:
+            problems.append(f"SENDOFF_STAY_IN_TOUCH_YEARS={raw_years!r} must be a whole number of years, 1 to 50: "
+                            "how long greetings go on after a departure ends.")  # fmt: skip
+
     smtp_port = port_of("SMTP_PORT", None)
     port = port_of("PORT", 3000)
     if problems:
@@ -197,6 +207,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         smtp_per_second=per_second,
         smtp_per_day=per_day,
         public_url=public_url,
+        stay_in_touch_years=stay_years,
         webhook_secret=env.get("WEBHOOK_SECRET"),
         port=port or 3000,
         console_user=_login_name(),

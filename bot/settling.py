@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, iso, parse_iso
 from prompts import Messages
@@ -26,6 +27,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     RETRY = "retry"  # a transient failure: due again later
     DEFERRED = "deferred"  # waiting for its person, or for the daily cap
+    HELD = "held"  # a hold that may lift (an overdue payment): pending, until it lifts or its moment is over
     AWAITING_APPROVAL = "awaiting_approval"
 
 
@@ -36,7 +38,7 @@ OUTCOME_OF: dict[TouchStatus, Outcome] = {
     TouchStatus.FAILED: Outcome.FAILED,
     TouchStatus.SKIPPED: Outcome.SKIPPED,
     TouchStatus.CANCELLED: Outcome.CANCELLED,
-    TouchStatus.PENDING: Outcome.RETRY,
+    TouchStatus.PENDING: Outcome.RETRY,  # (or held: its reason says so)
     TouchStatus.SENDING: Outcome.CANCELLED,
     TouchStatus.AWAITING_APPROVAL: Outcome.AWAITING_APPROVAL,
     TouchStatus.UNKNOWN: Outcome.CANCELLED,
@@ -84,14 +86,49 @@ class Ledger:
         self.store.save_touch(touch)
         return Settled(touch, outcome, reason)
 
-    def defer(self, touch: Touch, pause: Pause) -> Settled:
-        """Due again later. A nudge's window moves with it (it waits for its person); an email's does not."""
-        touch["due_at"] = iso(pause.until)
-        touch["deferred"] = pause.why
+    def defer(self, touch: Touch, pause: Pause) -> Settled | None:
+        """Due again later. A nudge's window moves with it (it waits for its person); an email's does not.
+
+        The wait is the touch's ``deferred`` and its ``reason`` (what a listing shows). None: it was
+        waiting just so already (nothing new to report).
+        """
+        due = iso(pause.until)
+        again = touch.get("deferred") == pause.why and touch["due_at"] == due
+        touch["due_at"] = due
+        touch["deferred"] = touch["reason"] = pause.why
         if touch["channel"] != Channel.EMAIL:
             touch["latest_at"] = iso(max(parse_iso(touch["latest_at"]), pause.until + self.team_grace))
         self.store.save_touch(touch)
-        return Settled(touch, Outcome.DEFERRED, pause.why)
+        return None if again else Settled(touch, Outcome.DEFERRED, pause.why)
+
+    def hold(self, touch: Touch, why: str) -> Settled:
+        """Held by a hold that may lift: pending, with ``why``, until its latest sensible time; then skipped.
+
+        Re-planning gives it its planned time back (bot/playbook.py), so it goes as soon as the hold lifts.
+        """
+        latest = parse_iso(touch["latest_at"])
+        if latest <= self.clock.now():
+            return self.end(touch, Outcome.SKIPPED, self.say("reason_held_too_late", why=why))
+        until = self.local(touch, latest)
+        touch["status"] = TouchStatus.PENDING
+        touch["due_at"] = iso(latest)  # looked at again when its moment ends, unless the hold lifts before
+        touch["deferred"] = why
+        touch["reason"] = self.say("reason_held", why=why, until=until)
+        self.store.save_touch(touch)
+        return Settled(touch, Outcome.HELD, self.say("held_now", why=why, until=until))
+
+    @staticmethod
+    def local(touch: Touch, moment: datetime) -> str:
+        """``moment`` as the touch's recipient reads it: local time and zone."""
+        return f"{moment.astimezone(ZoneInfo(touch['zone'])):%a %d %b %Y %H:%M} {touch['zone']}"
+
+    def missed(self, touch: Touch) -> Settled:
+        """Past its latest sensible time: skipped, saying why (what it waited for, if it waited)."""
+        waited = touch.get("deferred")
+        if waited:
+            return self.end(touch, Outcome.SKIPPED, self.say("reason_held_too_late", why=waited))
+        return self.end(touch, Outcome.SKIPPED, self.say("reason_missed", due=touch["due_at"],
+                                                         latest=touch["latest_at"]))  # fmt: skip
 
     def already(self, touch: Touch) -> Settled:
         """A draft's button pressed after its touch went its way: nothing changes."""

@@ -7,6 +7,7 @@ across daylight-saving changes. Nothing here stores an offset.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -29,6 +30,27 @@ def _holidays(country: str, year: int) -> dict[date, str]:
 def holidays_in(country: str | None, year: int) -> dict[date, str]:
     """The public holidays of ``country`` (ISO code) in ``year``; none for an unknown country."""
     return _holidays(country, year) if country else {}
+
+
+@lru_cache(maxsize=512)
+def _named(country: str, year: int) -> tuple[tuple[date, str], ...]:
+    """Each holiday of the year by its own name, in date order (the library joins a day's names with "; ")."""
+    return tuple((day, plain_name(name)) for day, names in sorted(_holidays(country, year).items())
+                 for name in names.split("; "))  # fmt: skip
+
+
+def plain_name(name: str) -> str:
+    """A holiday's name without the library's "(estimated)": an estimated Eid is still Eid. "(observed)" stays."""
+    return name.replace(" (estimated)", "").replace(", estimated)", ")")
+
+
+def holiday_named(country: str | None, year: int, names: Iterable[str]) -> tuple[date, str] | None:
+    """The first day of ``year`` that ``country``'s calendar gives one of ``names``, and the name it gives."""
+    wanted = frozenset(names)
+    for day, name in _named(country, year) if country else ():
+        if name in wanted:
+            return day, name
+    return None
 
 
 def is_working_day(day: date, country: str | None) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,30 @@ class Repeat:
 
 
 @dataclass(frozen=True)
+class Holiday:
+    """A greeting's holiday, by what it is: a stable ``id`` and the names it has in the calendars.
+
+    ``names``: exactly as the holidays library spells them in English (language "en_US"), in any
+    country's calendar; the first is the one shown where only ``fixed`` places it. ``fixed``: the month
+    and day it is greeted on where the country's calendar does not name it (New Year), else None.
+    """
+
+    id: str
+    names: tuple[str, ...]
+    fixed: tuple[int, int] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.names[0]
+
+
+# The default cadence, whose holidays a company's own file may greet by id without defining them.
+DEFAULT_FILE = Path(__file__).with_name("cadence.toml")
+# The most greetings are planned ahead: a year, topped up as time passes.
+GREETING_HORIZON_MAX = 366
+
+
+@dataclass(frozen=True)
 class Cadence:
     check_in_days: tuple[int, ...] = (30, 90, 180)
     check_in_grace_days: int = 14
@@ -31,9 +57,14 @@ class Cadence:
     check_ins_by_reason: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fiscal_year_start: str = "01-01"
     fiscal_year_by_country: dict[str, str] = field(default_factory=dict)
-    greetings: tuple[str, ...] = ("Christmas Day",)
-    greetings_by_country: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    greeting_horizon_days: int = 730
+    # greetings by holiday id (see ``holidays``): every client's, and those of clients in a country (ISO code)
+    greetings: tuple[str, ...] = ("new_year", "christmas")
+    greetings_by_country: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"US": ("thanksgiving",)})
+    holidays: dict[str, Holiday] = field(default_factory=lambda: default_holidays())
+    # no greeting sooner than this many days after the departure's end
+    greeting_after_end_days: int = 21
+    # greetings are planned at most this many days ahead (at most GREETING_HORIZON_MAX)
+    greeting_horizon_days: int = 365
     win_back_days: int = 365
     unfinished: Repeat = Repeat(1, 2, 3)
     unconfirmed: Repeat = Repeat(2, 2, 3)
@@ -41,9 +72,25 @@ class Cadence:
     work_start: time = time(9, 0)
     work_end: time = time(17, 0)
 
+    def greetings_of(self, country: str | None) -> tuple[Holiday, ...]:
+        """The holidays a client in ``country`` is greeted for, each once."""
+        ids = dict.fromkeys((*self.greetings, *self.greetings_by_country.get(country or "", ())))
+        return tuple(self.holidays[i] for i in ids)
+
     def fiscal_year_of(self, country: str | None) -> tuple[int, int]:
         month, day = self.fiscal_year_by_country.get(country or "", self.fiscal_year_start).split("-")
         return int(month), int(day)
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> Cadence:
+    with DEFAULT_FILE.open("rb") as file:
+        return load_cadence(DEFAULT_FILE, tomllib.load(file))
+
+
+def default_holidays() -> dict[str, Holiday]:
+    """The holidays the default cadence.toml defines, by id."""
+    return dict(_defaults().holidays)
 
 
 def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
@@ -85,6 +132,40 @@ def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
         by_reason[reason] = tuple(extras)
     fiscal = data.get("fiscal_year", {})
     greetings = data.get("greetings", {})
+    holidays = {} if path.resolve() == DEFAULT_FILE.resolve() else default_holidays()
+    defined = greetings.get("holidays", {})
+    if not isinstance(defined, dict):
+        raise fail("greetings.holidays", "must be a table of holidays by id")
+    for holiday_id, table in defined.items():
+        where = f"greetings.holidays.{holiday_id}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", holiday_id):
+            raise fail(where, "an id is lower-case letters, digits and _, such as new_year")
+        if not isinstance(table, dict) or not table.get("names"):
+            raise fail(where, 'needs names = ["...", ...]: the names of the holiday in the calendars')
+        fixed = table.get("date")
+        if fixed is not None and not _real_day(month_day(fixed, where)):
+            raise fail(where, f"date {fixed!r} is not a day of the year")
+        holidays[holiday_id] = Holiday(holiday_id, names(table["names"], where),
+                                       None if fixed is None else _month_day(month_day(fixed, where)))  # fmt: skip
+    by_name = {name: h.id for h in holidays.values() for name in h.names}
+
+    def greeted(value: Any, where: str) -> tuple[str, ...]:
+        """Holiday ids; a holiday's name (as older files gave them) stands for its id."""
+        ids = []
+        for entry in names(value, where):
+            holiday_id = entry if entry in holidays else by_name.get(entry)
+            if holiday_id is None:
+                known = ", ".join(sorted(holidays))
+                raise fail(where, f"{entry!r} is no holiday id; define it under [greetings.holidays.{entry}] "
+                                  f"or use one of: {known}")  # fmt: skip
+            ids.append(holiday_id)
+        return tuple(ids)
+
+    # without the key, New Year only (as before holiday ids)
+    everywhere = greeted(greetings.get("everywhere", ["new_year"]), "greetings.everywhere")
+    if greetings.get("everywhere") and all(e not in holidays for e in greetings["everywhere"]):
+        # a file from before holiday ids (names only) greeted New Year everywhere without saying so
+        everywhere = tuple(dict.fromkeys(("new_year", *everywhere)))
     reminders = data.get("reminders", {})
 
     def repeat(name: str, default: Repeat) -> Repeat:
@@ -106,11 +187,14 @@ def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
         fiscal_year_by_country={
             c: month_day(v, f"fiscal_year.by_country.{c}") for c, v in fiscal.get("by_country", {}).items()
         },  # fmt: skip
-        greetings=names(greetings.get("everywhere", []), "greetings.everywhere"),
+        greetings=everywhere,
         greetings_by_country={
-            c: names(v, f"greetings.by_country.{c}") for c, v in greetings.get("by_country", {}).items()
+            c.upper(): greeted(v, f"greetings.by_country.{c}") for c, v in greetings.get("by_country", {}).items()
         },  # fmt: skip
-        greeting_horizon_days=number(greetings, "horizon_days", "greetings", 730, 1),
+        holidays=holidays,
+        greeting_after_end_days=number(greetings, "after_end_days", "greetings", 21),
+        # older files planned two years ahead: now a year at most, topped up as time passes
+        greeting_horizon_days=min(number(greetings, "horizon_days", "greetings", 365, 1), GREETING_HORIZON_MAX),
         win_back_days=number(data.get("win_back", {}), "days", "win_back", 365, 1),
         unfinished=repeat("unfinished", Repeat(1, 2, 3)),
         unconfirmed=repeat("unconfirmed", Repeat(2, 2, 3)),
@@ -118,3 +202,16 @@ def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
         work_start=start,
         work_end=end,
     )
+
+
+def _month_day(value: str) -> tuple[int, int]:
+    month, day = value.split("-")
+    return int(month), int(day)
+
+
+def _real_day(value: str) -> bool:
+    try:
+        date(2024, *_month_day(value))  # a leap year: 02-29 is a day
+    except ValueError:
+        return False
+    return True

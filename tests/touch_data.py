@@ -15,13 +15,24 @@ from storage.records import Departure, Source
 
 Interview = Callable[..., Departure]
 
+# The consenting answers by question id, for tests that change a few of them (``interview_with``).
+CONSENTING: dict[str, str] = {
+    "confirmed": "yes", "told_how": "1", "notified_on": "today", "reason": "1", "in_their_words": "Too dear",
+    "mrr": "1200", "fixable": "3", "final_payment": "500", "final_payment_due": "in 3 weeks",
+    "data_ownership": "logos", "data_by": "in 4 weeks", "support_ends": "in 1 week", "agreement_signed": "yes",
+    "client_requests": "none", "alternative": "none", "consent": "yes", "contact_name": "Jane <b>Roe</b>",
+    "contact_email": "jane@acme.example", "country": "Germany", "timezone": "1", "greetings": "yes",
+    "topics": "SEO", "differently": "Talk sooner", "workload": "12",
+}  # fmt: skip
+
 
 @pytest.fixture
 def consenting_answers() -> list[str]:
-    """Every answer of the default interview, in order: no save, 500 due in 3 weeks, a client in Germany who
+    """Every answer of the default interview, in order: no save, 500 due in 3 weeks, support ending in a week
+    (so the departure ends 2 December 2026: greetings from Christmas 2026 on), a client in Germany who
     consents to check-ins and greetings."""
     return ["yes", "1", "today", "1", "Too dear", "1200", "3",  # why, save (no)
-            "500", "in 3 weeks", "logos", "in 4 weeks", "in 6 weeks", "yes", "none", "none",  # hand-over
+            "500", "in 3 weeks", "logos", "in 4 weeks", "in 1 week", "yes", "none", "none",  # hand-over
             "yes", "Jane <b>Roe</b>", "jane@acme.example", "Germany", "yes", "SEO",  # stay in touch
             "Talk sooner", "12"]  # fmt: skip
 
@@ -38,6 +49,26 @@ def interview(consenting_answers: list[str]) -> Interview:
         record = departures.start(client, am=am, source=source).departure
         for raw in consenting_answers if answers is None else answers:
             record, _ = departures.answer(record, raw, actor=am)
+        return Lifecycle(departures).mark_paid(record, actor=am) if paid else record
+
+    return finish
+
+
+@pytest.fixture
+def interview_with() -> Interview:
+    """``interview_with(departures, client, am=, paid=, **answers)``: the consenting interview, with ``answers``
+    (by question id, "skip" to skip one) in place of its own; a multi-zone country's time zone is its first
+    unless given."""
+
+    def finish(departures: Departures, client: str = "Acme Corp", *, am: str = "ann", paid: bool = True,
+               **answers: str) -> Departure:  # fmt: skip
+        record = departures.start(client, am=am, source=Source.CONSOLE).departure
+        while (question := departures.current_question(record)) is not None:
+            raw = answers.get(question.id, CONSENTING[question.id])
+            if raw == "skip":
+                record, _ = departures.skip(record, actor=am)
+            else:
+                record, _ = departures.answer(record, raw, actor=am)
         return Lifecycle(departures).mark_paid(record, actor=am) if paid else record
 
     return finish

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
@@ -14,7 +14,8 @@ from aiosmtpd.smtp import SMTP
 from bot.app import build_core
 from bot.clock import parse_iso
 from bot.dispatcher import Outcome
-from storage.records import Channel, TouchKind
+from bot.lifecycle import Lifecycle
+from storage.records import Channel, TouchKind, TouchStatus
 
 pytest_plugins = ["tests.touch_data"]
 
@@ -86,3 +87,27 @@ async def test_a_421_is_retried_and_a_550_fails_and_tells_the_am(mail_core, cloc
     emails = [s for s in await mail_core.dispatcher.run_due() if s.touch["channel"] == Channel.EMAIL]
     assert [s.outcome for s in emails] == [Outcome.FAILED]
     assert any("550 No such user" in n.text for n in notifier.notices)
+
+
+async def test_a_held_greeting_goes_through_smtp_once_the_payment_is_in(mail_core, clock, smtp, notifier, interview):
+    interview(mail_core.departures, paid=False)  # 500 was due 16 December
+    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))  # Christmas Eve, 09:00 in Berlin
+    [held] = [s for s in await mail_core.dispatcher.run_due() if s.touch["kind"] == TouchKind.GREETING]
+    assert held.outcome == Outcome.HELD and smtp.messages == []
+    touch = mail_core.store.touch_by_key("1:greeting:christmas:2026")
+    assert touch["status"] == TouchStatus.PENDING and touch["reason"].startswith("held: the final payment is overdue")
+    clock.set(datetime(2026, 12, 24, 14, tzinfo=UTC))
+    Lifecycle(mail_core.departures).mark_paid(mail_core.departures.get(1), actor="ann")
+    sent = [s for s in await mail_core.dispatcher.run_due() if s.touch["kind"] == TouchKind.GREETING]
+    assert [s.outcome for s in sent] == [Outcome.SENT] and len(smtp.messages) == 1
+    assert smtp.messages[0]["X-Sendoff-Touch"] == "1:greeting:christmas:2026"
+    assert sum("overdue" in n.text for n in notifier.notices) == 1
+
+
+async def test_next_years_greetings_go_out_as_the_clock_moves_on(mail_core, clock, smtp, interview):
+    interview(mail_core.departures)
+    async for _ in mail_core.dispatcher.run_until(datetime(2028, 1, 10, tzinfo=UTC)):
+        pass
+    greeted = sorted(m["X-Sendoff-Touch"] for m in smtp.messages if ":greeting:" in m["X-Sendoff-Touch"])
+    assert greeted == ["1:greeting:christmas:2026", "1:greeting:christmas:2027", "1:greeting:new_year:2027",
+                       "1:greeting:new_year:2028"]  # fmt: skip

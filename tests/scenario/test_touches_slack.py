@@ -59,28 +59,28 @@ async def due(world, clock, key):
 
 async def test_the_first_email_is_a_draft_for_the_am_and_the_next_go_by_themselves(world, clock, consenting):
     consenting(world)
-    settled = await due(world, clock, "1:greeting:Christmas Day:2026")
-    assert settled["1:greeting:Christmas Day:2026"] == Outcome.AWAITING_APPROVAL and outbox(world) == []
+    settled = await due(world, clock, "1:greeting:christmas:2026")
+    assert settled["1:greeting:christmas:2026"] == Outcome.AWAITING_APPROVAL and outbox(world) == []
     [draft] = drafts_to(world)
     assert buttons(draft) == ["email:send", "email:edit", "email:skip", "email:always_ask"]
     shown = json.dumps(draft["blocks"])
     assert "jane@acme.example" in shown and "Season's greetings" in shown and "Christmas Day" in shown
 
     await world.slack.press_in("U0ANN", draft, "email:send")
-    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == TouchStatus.SENT
+    assert touch(world, "1:greeting:christmas:2026")["status"] == TouchStatus.SENT
     [sent] = outbox(world)
     assert read_eml(sent)["To"].addresses[0].addr_spec == "jane@acme.example"
     assert "Sent to jane@acme.example" in json.dumps(world.fake.to("response_url")[-1])
 
-    settled = await due(world, clock, "1:greeting:New Year's Day:2027")
-    assert settled["1:greeting:New Year's Day:2027"] == Outcome.SENT and len(drafts_to(world)) == 1
+    settled = await due(world, clock, "1:greeting:new_year:2027")
+    assert settled["1:greeting:new_year:2027"] == Outcome.SENT and len(drafts_to(world)) == 1
     await world.slack.press_in("U0ANN", draft, "email:send")  # an old draft pressed again sends nothing
     assert len(outbox(world)) == 2
 
 
 async def test_an_edited_draft_goes_as_written_and_escaped(world, clock, consenting):
     consenting(world)
-    await due(world, clock, "1:greeting:Christmas Day:2026")
+    await due(world, clock, "1:greeting:christmas:2026")
     [draft] = drafts_to(world)
     await world.slack.press_in("U0ANN", draft, "email:edit")
     view = world.fake.to("views.open")[-1]["view"]
@@ -104,20 +104,20 @@ async def test_an_edited_draft_goes_as_written_and_escaped(world, clock, consent
 
 async def test_skip_and_always_ask_keep_every_email_waiting_for_the_am(world, clock, consenting):
     consenting(world)
-    await due(world, clock, "1:greeting:Christmas Day:2026")
+    await due(world, clock, "1:greeting:christmas:2026")
     [draft] = drafts_to(world)
     await world.slack.press_in("U0ANN", draft, "email:always_ask")
     kept = world.fake.to("response_url")[-1]
     assert buttons(kept) == ["email:send", "email:edit", "email:skip"]
     await world.slack.press_in("U0BOB", draft, "email:skip")  # not Bob's departure
-    assert touch(world, "1:greeting:Christmas Day:2026")["status"] == TouchStatus.AWAITING_APPROVAL
+    assert touch(world, "1:greeting:christmas:2026")["status"] == TouchStatus.AWAITING_APPROVAL
     await world.slack.press_in("U0ANN", draft, "email:skip")
-    skipped = touch(world, "1:greeting:Christmas Day:2026")
+    skipped = touch(world, "1:greeting:christmas:2026")
     assert (skipped["status"], skipped["reason"]) == (TouchStatus.CANCELLED, "skipped by U0ANN")
-    await due(world, clock, "1:greeting:New Year's Day:2027")
+    await due(world, clock, "1:greeting:new_year:2027")
     assert len(drafts_to(world)) == 2 and outbox(world) == []
     await world.slack.press_in("U0ANN", drafts_to(world)[-1], "email:send")
-    await due(world, clock, "1:check_in:+30d")
+    await due(world, clock, "1:check_in:+90d")
     assert len(drafts_to(world)) == 3 and len(outbox(world)) == 1  # "always ask" holds after a send too
 
 
@@ -200,7 +200,7 @@ async def test_an_unsubscribe_link_opts_the_client_out_at_once(slack_settings, c
         record = world.departures.get(1)
         record["email_approval"] = Approval.AUTO
         world.core.store.save_departure(record)
-        await due(world, clock, "1:greeting:Christmas Day:2026")
+        await due(world, clock, "1:greeting:christmas:2026")
         message = read_eml(outbox(world)[0])
         header = message["List-Unsubscribe"].strip()  # a long header is folded at its start
         assert header.startswith("<https://sendoff.example.com/unsubscribe?d=1&s=") and "mailto:" in header
@@ -211,7 +211,7 @@ async def test_an_unsubscribe_link_opts_the_client_out_at_once(slack_settings, c
         opened = await world.session.get(f"{world.url}{link.path}?{link.query}")
         assert opened.status == 200 and "unsubscribed" in await opened.text()
         assert world.departures.get(1)["opted_out"]
-        assert touch(world, "1:greeting:New Year's Day:2027")["status"] == TouchStatus.CANCELLED
+        assert touch(world, "1:greeting:new_year:2027")["status"] == TouchStatus.CANCELLED
 
 
 async def test_the_digest_goes_to_the_channel_on_the_first_working_day_of_the_month(world, clock, consenting):
@@ -226,7 +226,7 @@ async def test_the_digest_goes_to_the_channel_on_the_first_working_day_of_the_mo
 
 async def test_an_email_cut_off_while_sending_is_sent_only_when_the_am_says_so(world, clock, consenting):
     consenting(world)
-    cut = touch(world, "1:greeting:Christmas Day:2026")
+    cut = touch(world, "1:greeting:christmas:2026")
     world.core.store.claim_touch(cut["id"], TouchStatus.PENDING, TouchStatus.SENDING)  # the bot died here
     await world.core.dispatcher.ask_about_unknown(world.core.dispatcher.recover())
     [asked] = drafts_to(world)

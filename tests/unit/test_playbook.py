@@ -44,14 +44,17 @@ def test_emails_go_at_nine_local_on_working_days(core, interview):
         assert (due.hour, due.minute) == (9, 0) and due.weekday() < 5, touch["key"]
 
 
-def test_a_greeting_for_a_holiday_on_a_weekend_goes_the_working_day_before(core, interview):
+def test_a_greeting_for_a_holiday_on_a_weekend_goes_the_working_day_before(core, clock, interview):
     interview(core.departures)
+    clock.set(datetime(2027, 6, 1, 8, tzinfo=UTC))
+    core.playbook.plan_all()  # greetings are planned a year ahead, topped up as time passes
     keys = {t["key"]: t for t in touches(core)}
     # New Year 2028 is a Saturday, Christmas 2027 too; both greetings go on the Friday before.
-    new_year = parse_iso(keys["1:greeting:New Year's Day:2028"]["due_at"])
-    christmas = parse_iso(keys["1:greeting:Christmas Day:2027"]["due_at"])
+    new_year = parse_iso(keys["1:greeting:new_year:2028"]["due_at"])
+    christmas = parse_iso(keys["1:greeting:christmas:2027"]["due_at"])
     assert new_year == datetime(2027, 12, 31, 8, tzinfo=UTC) and christmas == datetime(2027, 12, 24, 8, tzinfo=UTC)
-    assert parse_iso(keys["1:greeting:Christmas Day:2027"]["latest_at"]) == datetime(2027, 12, 24, 23, tzinfo=UTC)
+    assert parse_iso(keys["1:greeting:christmas:2027"]["latest_at"]) == datetime(2027, 12, 24, 23, tzinfo=UTC)
+    assert keys["1:greeting:christmas:2027"]["payload"] == {"holiday": "Christmas Day", "holiday_id": "christmas"}
 
 
 def test_planning_twice_or_editing_never_duplicates(core, interview):
@@ -76,10 +79,10 @@ async def test_after_a_stop_touches_in_their_window_go_once_and_the_rest_are_ski
     interview(core.departures)
     clock.set(datetime(2026, 12, 31, 12, tzinfo=UTC))  # down since before Christmas
     settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
-    assert settled["1:greeting:Christmas Day:2026"] == Outcome.SKIPPED  # its day is over
-    assert settled["1:greeting:New Year's Day:2027"] == Outcome.SENT  # still 31 December in Berlin
+    assert settled["1:greeting:christmas:2026"] == Outcome.SKIPPED  # its day is over
+    assert settled["1:greeting:new_year:2027"] == Outcome.SENT  # still 31 December in Berlin
     assert await core.dispatcher.run_due() == []  # nothing twice
-    skipped = next(t for t in touches(core) if t["key"] == "1:greeting:Christmas Day:2026")
+    skipped = next(t for t in touches(core) if t["key"] == "1:greeting:christmas:2026")
     assert "too late" in skipped["reason"]
     assert len(list((core.settings.outbox_dir).glob("*.eml"))) == 1
 
@@ -146,13 +149,16 @@ async def test_an_overdue_unpaid_final_payment_holds_client_emails_and_tells_the
     interview(core.departures, paid=False)  # 500 due in 3 weeks: 16 December
     clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
     settled = {s.touch["key"]: s for s in await core.dispatcher.run_due()}
-    held = settled["1:greeting:Christmas Day:2026"]
-    assert (held.outcome, held.detail) == (Outcome.CANCELLED, "the final payment is overdue and unpaid")
-    assert any("overdue" in n.text and n.actions == (Action.PAID,) for n in notifier.notices)
+    held = settled["1:greeting:christmas:2026"]
+    assert held.outcome == Outcome.HELD and "the final payment is overdue and unpaid" in held.detail
+    assert [n.actions for n in notifier.notices if "overdue" in n.text] == [(Action.PAID,)]
     Lifecycle(core.departures).mark_paid(core.departures.get(1), actor="ann")
+    clock.set(datetime(2026, 12, 24, 11, tzinfo=UTC))  # paid the same day: the greeting still goes
+    settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
+    assert settled["1:greeting:christmas:2026"] == Outcome.SENT
     clock.set(datetime(2026, 12, 31, 8, tzinfo=UTC))
     settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
-    assert settled["1:greeting:New Year's Day:2027"] == Outcome.SENT
+    assert settled["1:greeting:new_year:2027"] == Outcome.SENT
 
 
 async def test_the_daily_cap_defers_what_does_not_fit(settings, clock, interview):
