@@ -259,7 +259,8 @@ class Commands:
         before, _, when = argument.partition(" until ")
         record, item = self.client_and_item(before.split())
         today = self.departures.today()
-        until = parse_date(when, today) if when.strip() else today + SNOOZE
+        # A snooze ends ahead: "friday" is the coming one, "15 jan" the next, "3 weeks" from now.
+        until = parse_date(when, today, "future") if when.strip() else today + SNOOZE
         return self.mark(actor, record, item, ItemState.SNOOZED, until)
 
     def mark(self, actor: str, record: Departure, item: Item, state: ItemState, until: date | None) -> Result:

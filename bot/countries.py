@@ -220,3 +220,12 @@ def _distinct(matches: list[ZoneMatch]) -> list[ZoneMatch]:
     for match in matches:
         seen.setdefault(match.zone, match)
     return list(seen.values())
+
+
+@cache
+def zone_country(zone: str) -> str | None:
+    """The country (ISO code) a time zone belongs to, by the tz database; None for UTC and the like."""
+    for code, zones in _zones().items():
+        if zone in zones:
+            return code
+    return None

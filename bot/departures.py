@@ -6,7 +6,7 @@ a crash leaves either the whole change or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.access import Access
-from bot.answers import AnswerError, Context, client_key, parse_client_name, parse_email
+from bot.answers import AnswerError, Context, client_key, client_key_variants, parse_client_name, parse_email
 from bot.clock import Clock, iso
 from bot.crm import CrmDeparture
 from bot.interview import Interview, InterviewState, Outcome
@@ -100,6 +100,29 @@ class Departures:
         self.access = Access(self.interview, admins)
         # Called after each saved change, inside its write: the playbook re-plans the touches.
         self.watchers: list[Watcher] = []
+        self.rekey()
+
+    def rekey(self) -> int:
+        """Give every stored departure the key ``client_key`` makes of its name now; how many changed.
+
+        Records stored before keys folded accents hold "müllergmbh" where a
+        lookup now asks for "mullergmbh", and a lookup reads only the stored
+        key. Re-keying once, when the store is opened, is simpler than
+        recomputing every name's key on every lookup, and it keeps lookups,
+        prefixes and the "already open" check of ``start`` agreeing. A
+        forgotten record keeps its empty key: it is found by no name.
+        """
+        stale = []
+        for record in self.store.find_departures():
+            key = client_key(record["client"])
+            if record["client_key"] and key and record["client_key"] != key:
+                record["client_key"] = key
+                stale.append(record)
+        if stale:
+            with self.store.batch():  # an index correction, not a change anyone made: no history, no watchers
+                for record in stale:
+                    self.store.save_departure(record)
+        return len(stale)
 
     def commit(self, record: Departure, change: Change) -> None:
         """Save ``record`` and what its watchers write about the change (touches), all or nothing."""
@@ -129,27 +152,37 @@ class Departures:
             raise Refusal("no_such_departure", number=departure_id)
         return record
 
-    def find(self, client: str, *, open_only: bool = False) -> Departure | None:
+    def find(self, client: str, *, open_only: bool = False, exact: bool = False) -> Departure | None:
         """The departure ``client`` names: its open one first, else (unless ``open_only``) its latest.
 
-        A name that matches no client exactly may be the start of one ("acme"
-        for "Acme Corp"), as long as it points at a single client.
+        A name that matches no client exactly may be spelled another way
+        ("mueller" for "Müller", see ``client_key_variants``) or be the start
+        of one ("acme" for "Acme Corp"), as long as it points at a single
+        client. ``exact`` tries the name's own key only: starting a departure
+        uses it, so "Mueller" and "Müller" stay two clients there, as before.
         """
         key = client_key(client)
         if not key:
             return None
         found = self.store.find_departures(client_key=key)
+        variants = () if exact else client_key_variants(client)
+        if not found and variants:
+            found = self._one_client(client, (self.store.find_departures(client_key=k) for k in variants))
         if not found and not open_only:
-            prefixed = self.store.find_departures(client_prefix=key)
-            clients = {d["client_key"] for d in prefixed}
-            if len(clients) > 1:
-                names = sorted({d["client"] for d in prefixed})
-                raise Refusal("ambiguous_client", client=client.strip(), candidates=", ".join(names[:5]))
-            found = prefixed
+            found = self._one_client(client, (self.store.find_departures(client_prefix=k) for k in (key, *variants)))
         open_ones = [d for d in found if d["status"] in OPEN]
         if open_ones:
             return open_ones[-1]
         return None if open_only or not found else found[-1]
+
+    @staticmethod
+    def _one_client(client: str, matches: Iterable[list[Departure]]) -> list[Departure]:
+        """The departures of every match, oldest first and once each; a Refusal when they are of two clients."""
+        found = sorted({d["id"]: d for match in matches for d in match}.values(), key=lambda d: d["id"])
+        if len({d["client_key"] for d in found}) > 1:
+            names = sorted({d["client"] for d in found})
+            raise Refusal("ambiguous_client", client=client.strip(), candidates=", ".join(names[:5]))
+        return found
 
     def named(self, client: str) -> Departure:
         """The departure a person named in a command; a Refusal says what is wrong with the name."""
@@ -221,7 +254,7 @@ class Departures:
     ) -> Started:
         """Record a new departure, or return the open one for the same client."""
         name = parse_client_name(client)
-        existing = self.find(name, open_only=True)
+        existing = self.find(name, open_only=True, exact=True)
         if existing is not None:
             return Started(existing, created=False)
         now = self.now()

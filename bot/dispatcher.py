@@ -27,6 +27,7 @@ from bot.clock import Clock, ManualClock, iso, parse_iso
 from bot.departures import Departures
 from bot.drafts import Drafts
 from bot.holds import LIFTS, Hold, Holds
+from bot.lifecycle import Lifecycle
 from bot.mailer import Composer, Sender
 from bot.notices import Notices
 from bot.notify import Notifier
@@ -58,6 +59,7 @@ class Dispatcher:
         self.rate = rate or RateCap()
         self.ledger = Ledger(store, clock, words, team_grace=TEAM_GRACE)
         self.holds = Holds(departures)
+        self.lifecycle = Lifecycle(departures)
         self.pacing = Pacing(self.rate, notifier, playbook.cadence, words)
         self.notices = Notices(departures)
         self.drafts = Drafts(departures, composer)
@@ -144,9 +146,12 @@ class Dispatcher:
     async def _dispatch(self, touch: Touch, lane: Sender) -> Settled | None:
         """How ``touch`` settled in this run; None when nothing changed that is worth reporting (held still)."""
         now = self.clock.now()
+        record = self.store.get_departure(touch["departure_id"]) if touch["departure_id"] is not None else None
+        if touch["payload"].get("lapse") and record is not None:
+            # the save attempt ends now, even if telling the AM is late or waits for their working hours
+            record = self.lifecycle.lapse_save(record)
         if parse_iso(touch["latest_at"]) < now:
             return self.ledger.missed(touch)
-        record = self.store.get_departure(touch["departure_id"]) if touch["departure_id"] is not None else None
         hold = self.holds.reason(touch, record)
         if hold in LIFTS:
             why = self.holds.say(hold)
@@ -165,8 +170,11 @@ class Dispatcher:
                 return self.ledger.defer(touch, pause)
             if record is not None and self.approvals.needed(record):
                 return await self.approvals.ask(touch, record)
-        elif touch["recipient"] != CHANNEL:
-            waiting = await self.pacing.person_pause(touch, now)
+        else:
+            if touch["recipient"] == CHANNEL:
+                waiting = self.pacing.hours_pause(touch["zone"], now)
+            else:
+                waiting = await self.pacing.person_pause(touch, now)
             if waiting is not None:
                 return self.ledger.defer(touch, waiting)
         return await self.courier.claim_and_send(touch, record, TouchStatus.PENDING, lane=lane)

@@ -4,7 +4,8 @@ Each hold is a ``Hold``; decisions are made on it, and the words a person
 reads come from prompts/ (``hold_*`` in notices.toml).
 
 Two kinds: a hold that may lift (``LIFTS``: the final payment overdue and
-unpaid, an address that bounced until it is changed) keeps the touch pending,
+unpaid, an address that bounced until it is changed, a save attempt under way
+until its outcome is recorded or it lapses) keeps the touch pending,
 its reason on it, until it lifts or its moment is over; the others (forgotten,
 opted out, retained, won back) end the touch: it is cancelled.
 """
@@ -25,6 +26,7 @@ class Hold(StrEnum):
     WON_BACK = "won_back"
     BOUNCED = "bounced"
     PAYMENT_OVERDUE = "payment_overdue"  # the AM hears of it, and may mark the payment received
+    SAVING = "saving"  # a save attempt is under way: the client is not (yet) a former client
     ALREADY_WON_BACK = "already_won_back"
 
 
@@ -35,10 +37,11 @@ WORDS: dict[Hold, str] = {
     Hold.WON_BACK: "hold_won_back",
     Hold.BOUNCED: "hold_bounced",
     Hold.PAYMENT_OVERDUE: "hold_payment_overdue",
+    Hold.SAVING: "hold_saving",
     Hold.ALREADY_WON_BACK: "hold_already_won_back",
 }
 # Holds that may lift: the touch waits (pending, with the reason) instead of being cancelled.
-LIFTS = frozenset({Hold.PAYMENT_OVERDUE, Hold.BOUNCED})
+LIFTS = frozenset({Hold.PAYMENT_OVERDUE, Hold.BOUNCED, Hold.SAVING})
 # A client who stayed, or came back, gets no more emails as a former client.
 STAYED: dict[Status, Hold] = {Status.RETAINED: Hold.RETAINED, Status.WON_BACK: Hold.WON_BACK}
 
@@ -59,6 +62,8 @@ class Holds:
                 return Hold.OPTED_OUT
             if record["status"] in STAYED:
                 return STAYED[record["status"]]
+            if record["status"] is Status.SAVING:
+                return Hold.SAVING
             if touch["recipient"] in record.get("bounced", []):
                 return Hold.BOUNCED
             if self.payment_overdue(record):

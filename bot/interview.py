@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.answers import AnswerError, Context, Parsed, display_value, parse_answer
+from bot.answers import AnswerError, Context, Parsed, amount_is_positive, display_value, parse_answer
 from bot.countries import country_time_zones
 from prompts import Condition, Question, Script, Stage
 from storage.records import Answer, InterviewData, NewDeparture
@@ -74,6 +74,9 @@ class Interview:
             return bool(value == condition.value)
         if condition.test == "many_time_zones":
             return (len(country_time_zones(value)) > 1) == bool(condition.value)
+        if condition.test == "positive":
+            # A final payment of 0 ("none") has no due date to ask for, nor to nudge about.
+            return amount_is_positive(value) == bool(condition.value)
         return False
 
     def applies(self, question: Question, state: InterviewState) -> bool:

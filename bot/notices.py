@@ -13,7 +13,7 @@ from bot.departures import Departures
 from bot.notify import Action, Notice
 from bot.playbook import am_or_channel
 from bot.reports import digest_text
-from storage.records import CHANNEL, Departure, Item, Reminder, Touch, TouchKind
+from storage.records import CHANNEL, Departure, Item, Reminder, Touch, TouchKind, TouchPayload
 
 # The answers a win-back nudge recalls (question ids of the default interview; others are left out).
 HISTORY_QUESTIONS = ("notified_on", "reason", "in_their_words", "competitor", "mrr", "fixable")
@@ -90,14 +90,34 @@ class Notices:
             if payload.get("escalated"):
                 return self._say("nudge_escalated", client=client, reminders=payload.get("number", 1) - 1)
             if not record["am"]:
-                return self._say("nudge_unclaimed", client=client)
-            if payload.get("why") == Reminder.UNCONFIRMED:
-                return self._say("nudge_unconfirmed", client=client)
-            return self._say("nudge_unfinished", client=client)
+                text = self._say("nudge_unclaimed", client=client)
+            elif payload.get("why") == Reminder.UNCONFIRMED:
+                text = self._say("nudge_unconfirmed", client=client)
+            else:
+                text = self._say("nudge_unfinished", client=client)
+            return self._numbered(text, payload)
         what = payload.get("what")
         if what is None:
             return self._say("nudge_other", client=client)
-        return self._say(DEADLINE_WORDS[what], client=client, on=payload.get("on", ""))
+        on = payload.get("on", "")
+        if payload.get("escalated"):
+            return self._say("nudge_item_escalated", client=client, item=self._say(f"item_{what}"), on=on,
+                             reminders=payload.get("number", 1) - 1)  # fmt: skip
+        if payload.get("lapse"):
+            return self._say("nudge_save_lapsed", client=client, on=on, revenue=self._revenue(record))
+        return self._numbered(self._say(DEADLINE_WORDS[what], client=client, on=on), payload)
+
+    def _numbered(self, text: str, payload: TouchPayload) -> str:
+        """A nudge after the first says which it is, and how many there are at most."""
+        number = payload.get("number", 1)
+        if number <= 1 or "of" not in payload:
+            return text
+        return f"{text} {self._say('nudge_number', number=number, of=payload['of'])}"
+
+    def _revenue(self, record: Departure) -> str:
+        question = self.departures.prompts.script.by_role("revenue")
+        answer = self.departures.state(record).answers.get(question.id) if question else None
+        return str(answer["display"]) if answer and not answer.get("skipped") else "-"
 
     def history(self, record: Departure) -> str:
         """What a win-back nudge recalls: when and why they left, in their words, and what was at stake."""
@@ -115,4 +135,6 @@ def team_actions(touch: Touch) -> tuple[Action, ...]:
     if touch["kind"] == TouchKind.INTERVIEW_REMINDER and touch["recipient"] != CHANNEL:
         return (Action.CONTINUE,)
     what = touch["payload"].get("what")
-    return DEADLINE_ACTIONS.get(what, ()) if what is not None else ()
+    if what is None or touch["payload"].get("lapse"):
+        return ()  # the lapse is told, not asked: the save attempt is over
+    return DEADLINE_ACTIONS.get(what, ())

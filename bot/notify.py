@@ -64,8 +64,8 @@ class Notice:
     @property
     def item(self) -> Item | None:
         """The open item a nudge is about, for the buttons that settle it."""
-        if self.touch is None:
-            return None
+        if self.touch is None or self.touch["payload"].get("lapse"):
+            return None  # the lapse is told, not asked: the save attempt is over
         if self.touch["kind"] is TouchKind.INTERVIEW_REMINDER:
             return Item.INTERVIEW
         return self.touch["payload"].get("what")

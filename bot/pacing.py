@@ -1,8 +1,11 @@
 """Pacing: the rate caps of an SMTP account, and nudges that wait for their person.
 
 Nudges reach a person in working hours in their own time zone, on working
-days, and not while their status says they are away. Client emails wait
-only for the daily cap; their own send time was chosen when they were planned.
+days of that zone's country (never a public holiday, 24-26 December or
+31 December-1 January), and not while their status says they are away; a
+note to the team channel waits for the team's working hours the same way.
+Client emails wait only for the daily cap; their own send time was chosen
+when they were planned.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.notify import Notifier
 from bot.settling import Pause
-from bot.workdays import add_working_days, local_moment, within_working_hours
+from bot.workdays import local_moment, team_day_on_or_after, within_team_hours
 from prompts import Messages
 from prompts.cadence import Cadence
 from storage.records import Touch
@@ -68,11 +71,15 @@ class Pacing:
         """Until when a nudge to a person waits: their next working morning if away, else their working hours."""
         seen = await self.notifier.presence(touch["recipient"])
         zone = seen.zone or touch["zone"]
-        start, end = self.cadence.work_start, self.cadence.work_end
         if seen.away:
-            back = local_moment(add_working_days(now.astimezone(ZoneInfo(zone)).date(), 1, None), zone, start)
+            tomorrow = now.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
+            back = local_moment(team_day_on_or_after(tomorrow, zone), zone, self.cadence.work_start)
             return Pause(back, self.words.render("wait_away"))
-        fitting = within_working_hours(now, zone, start, end)
+        return self.hours_pause(zone, now)
+
+    def hours_pause(self, zone: str, now: datetime) -> Pause | None:
+        """Until when a nudge to someone in ``zone`` (a person, or the team channel) waits for working hours."""
+        fitting = within_team_hours(now, zone, self.cadence.work_start, self.cadence.work_end)
         if fitting > now:
             return Pause(fitting, self.words.render("wait_off_hours", zone=zone))
         return None

@@ -3,7 +3,9 @@
 Every touch has a unique key, so planning again (after an edit, or on every
 answer) updates what is still pending and never plans a second one. Touches
 that no longer follow from the answers are cancelled with the reason.
-Reminders repeat by key: the next one is numbered after those already sent.
+Every nudge about an open item ends (prompts/cadence.toml [nudges]): the next
+one is planned from when the last one went, numbered after those sent, up to
+the most allowed, then one note to the team channel, then nothing.
 
 Nothing is dated before the departure was recorded. Client emails begin after
 the departure's end (the support end date, else the day it was recorded):
@@ -18,22 +20,25 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from bot.answers import add_months
 from bot.clock import Clock, iso, parse_iso
 from bot.departures import Change, Departures
 from bot.workdays import (
-    after_working_days,
+    after_team_days,
     end_of_day,
     holiday_named,
+    is_team_day,
     is_working_day,
     local_moment,
-    within_working_hours,
+    team_day_on_or_after,
+    within_team_hours,
     working_day_before,
     working_day_on_or_after,
     zone_for,
 )
-from prompts.cadence import Cadence, Holiday, Repeat
+from prompts.cadence import Cadence, Holiday
 from storage import Store
 from storage.records import (
     CHANNEL,
@@ -41,9 +46,12 @@ from storage.records import (
     Channel,
     Departure,
     Item,
+    ItemMark,
+    ItemState,
     NewDeparture,
     NewTouch,
     Reminder,
+    SaveOutcome,
     Status,
     Touch,
     TouchKind,
@@ -55,15 +63,16 @@ __all__ = ["CHANNEL", "CLIENT_KINDS", "TEAM_GRACE", "Playbook", "am_or_channel",
 
 CLIENT_KINDS = frozenset({TouchKind.CHECK_IN, TouchKind.GREETING})
 TEAM_GRACE = timedelta(days=7)
-# The dates the team is nudged about, and the days before (negative) or after each that a nudge goes.
-DEADLINES: tuple[tuple[Item, tuple[int, ...]], ...] = (
-    (Item.FINAL_PAYMENT_DUE, (-3, 0)),
-    (Item.DATA_RETURN, (0,)),
-    (Item.SUPPORT_END, (-7,)),
-    (Item.SAVE_DEADLINE, (0,)),
-)
+# The open items nudged about from a date in the answers (their question's role is the item's value).
+DATED_ITEMS = (Item.FINAL_PAYMENT_DUE, Item.DATA_RETURN, Item.SAVE_DEADLINE)
+# The end of support is not settled by anyone: one heads-up, this many days before.
+SUPPORT_END_NOTICE = timedelta(days=7)
+# Marks that end an item's nudges (a snooze only moves them).
+SETTLED_MARKS = frozenset({ItemState.DONE, ItemState.NOT_APPLICABLE})
 # Statuses in which the win-back nudge is planned: the client is gone, or going.
 LEFT = frozenset({Status.LEAVING, Status.DEPARTED})
+# Statuses in which open items are nudged about: the client is not staying.
+NUDGED = frozenset({*OPEN, Status.DEPARTED})
 # Statuses in which an unsigned agreement still matters.
 UNSIGNED_MATTERS = frozenset({Status.SAVING, Status.LEAVING, Status.DEPARTED})
 # Reminders already sent or settled count towards the series; pending and cancelled ones do not.
@@ -117,18 +126,8 @@ class Playbook:
                 touches += self._greetings(record, base, country, client_zone, email)
         if record["status"] in LEFT:
             touches.append(self._team(record, TouchKind.WIN_BACK, "", base + timedelta(days=cadence.win_back_days)))
-        paid = bool(record.get("paid_at"))
-        for item, offsets in DEADLINES:
-            day = _date(value(item))
-            if day is None or (item == Item.SAVE_DEADLINE and record["status"] != Status.SAVING):
-                continue
-            if item == Item.FINAL_PAYMENT_DUE and paid:
-                continue  # nothing left to chase
-            for offset in offsets:
-                payload: TouchPayload = {"what": item, "on": day.isoformat()}
-                touches.append(self._team(record, TouchKind.DEADLINE, f"{item}:{offset}", day + timedelta(days=offset),
-                                          payload, self._owner(record, item)))  # fmt: skip
-        touches += self._reminders(record, existing)
+        if record["status"] in NUDGED:
+            touches += self._nudges(record, existing)
         # nothing is dated before the departure was recorded
         return [t for t in touches if parse_iso(t["due_at"]) >= created]
 
@@ -158,46 +157,119 @@ class Playbook:
         owner = self.departures.save_owner_user(record) if item == Item.SAVE_DEADLINE else None
         return owner or am_or_channel(record)
 
-    def _reminders(self, record: Departure, existing: list[Touch]) -> list[NewTouch]:
-        """Unfinished interviews, unconfirmed departures and unsigned agreements: reminded until settled."""
-        status = record["status"]
-        if status not in OPEN and status != Status.DEPARTED:
-            return []
+    # -- nudges about open items: each ends -------------------------------------------------
+    def _nudges(self, record: Departure, existing: list[Touch]) -> list[NewTouch]:
+        """The next nudge about each open item, if any is left, and the save attempt's lapse."""
+        departures = self.departures
+        state = departures.state(record)
         touches: list[NewTouch] = []
-        state = self.departures.state(record)
-        interview = self.departures.interview
-        since = parse_iso(record["updated_at"])
-        if status in OPEN and not interview.is_finished(state):
-            if self.departures.answer_value(record, "confirmed") == "not_yet":
-                touches += self._repeat(record, existing, Reminder.UNCONFIRMED, self.cadence.unconfirmed, since)
-            else:
-                touches += self._repeat(record, existing, Reminder.UNFINISHED, self.cadence.unfinished, since)
-        question = self.departures.prompts.script.by_role("agreement_signed")
+        recorded = within_team_hours(parse_iso(record["created_at"]), self.team_zone, self.cadence.work_start,
+                                     self.cadence.work_end)  # fmt: skip
+        status = record["status"]
+        for item in DATED_ITEMS:
+            day = _date(departures.answer_value(record, item))
+            if day is None or not self._nudged(record, item):
+                continue
+            start = max(local_moment(day, self.team_zone, self.cadence.work_start), recorded)
+            touches += self._series(record, existing, item, start, TouchKind.DEADLINE, {"on": day.isoformat()},
+                                    escalate=item is not Item.SAVE_DEADLINE)  # fmt: skip
+        if status is Status.SAVING or record.get("save_outcome") is SaveOutcome.LAPSED:
+            touches += self._lapse(record)
+        support_end = _date(departures.answer_value(record, Item.SUPPORT_END))
+        if support_end is not None and self._mark(record, Item.SUPPORT_END) is None:
+            touches.append(self._team(record, TouchKind.DEADLINE, f"{Item.SUPPORT_END}:{support_end}:1",
+                                      support_end - SUPPORT_END_NOTICE, {"what": Item.SUPPORT_END,
+                                      "on": support_end.isoformat()}))  # fmt: skip
+        first = self.cadence.nudging.first
+        if status in OPEN and not departures.interview.is_finished(state) and self._nudged(record, Item.INTERVIEW):
+            unconfirmed = departures.answer_value(record, "confirmed") == "not_yet"
+            why = Reminder.UNCONFIRMED if unconfirmed else Reminder.UNFINISHED
+            start = self._after(parse_iso(record["updated_at"]), first[why])
+            touches += self._series(record, existing, Item.INTERVIEW, start, TouchKind.INTERVIEW_REMINDER,
+                                    {"why": why}, escalate=why is Reminder.UNFINISHED)  # fmt: skip
+        question = departures.prompts.script.by_role("agreement_signed")
         answer = state.answers.get(question.id) if question else None
-        if answer is not None and answer.get("value") is False and status in UNSIGNED_MATTERS:
-            touches += self._repeat(record, existing, Reminder.UNSIGNED, self.cadence.unsigned, parse_iso(answer["at"]),
-                                    kind=TouchKind.DEADLINE, payload={"what": Item.AGREEMENT_SIGNED})  # fmt: skip
+        if (answer is not None and answer.get("value") is False and status in UNSIGNED_MATTERS
+                and self._nudged(record, Item.AGREEMENT_SIGNED)):  # fmt: skip
+            start = self._after(parse_iso(answer["at"]), first[Reminder.UNSIGNED])
+            touches += self._series(record, existing, Item.AGREEMENT_SIGNED, start, TouchKind.DEADLINE,
+                                    {"why": Reminder.UNSIGNED})  # fmt: skip
         return touches
 
-    def _repeat(self, record: Departure, existing: list[Touch], why: Reminder, repeat: Repeat, since: datetime, *,
-                kind: TouchKind = TouchKind.INTERVIEW_REMINDER, payload: TouchPayload | None = None,
-                ) -> list[NewTouch]:  # fmt: skip
-        prefix = f"{record['id']}:{kind}:{why}:"
-        done = sorted((t for t in existing if t["key"].startswith(prefix) and t["status"] not in UNCOUNTED
-                       and t["key"][len(prefix):].isdigit()), key=lambda t: t["due_at"])  # fmt: skip
-        last = max([since, *(parse_iso(t.get("ended_at") or t["due_at"]) for t in done)])
-        gap = repeat.every if done else repeat.first
-        due = within_working_hours(after_working_days(last, gap, self.team_zone), self.team_zone,
-                                   self.cadence.work_start, self.cadence.work_end)  # fmt: skip
-        numbered: TouchPayload = {**(payload or {}), "why": why, "number": len(done) + 1}
-        if repeat.allows(len(done)):
-            return [self._touch(record, kind, f"{why}:{len(done) + 1}", Channel.TEAM, am_or_channel(record), due,
-                                due + TEAM_GRACE, self.team_zone, numbered)]  # fmt: skip
-        if why == Reminder.UNFINISHED and record["am"]:
-            # the reminders went unanswered: the team lead hears of it, once
-            return [self._touch(record, kind, f"{why}:channel", Channel.TEAM, CHANNEL, due, due + TEAM_GRACE,
+    def _nudged(self, record: Departure, item: Item) -> bool:
+        """Whether ``item`` still calls for nudges: open, and nobody said it is done or no longer applies."""
+        if item is Item.FINAL_PAYMENT_DUE and (record.get("paid_at") or not self._owed(record)):
+            return False
+        if item is Item.SAVE_DEADLINE and (record["status"] is not Status.SAVING or record.get("save_outcome")):
+            return False
+        mark = self._mark(record, item)
+        return mark is None or mark["state"] not in SETTLED_MARKS
+
+    def _owed(self, record: Departure) -> bool:
+        amount = self.departures.answer_value(record, "final_payment")
+        return not isinstance(amount, dict) or float(amount.get("amount", 0)) > 0
+
+    def _mark(self, record: Departure, item: Item) -> ItemMark | None:
+        """What a person last said about ``item``, unless its date was answered again since (a new date
+        is a new commitment)."""
+        mark = record.get("items", {}).get(item.value)
+        if mark is None:
+            return None
+        question = self.departures.prompts.script.by_role(item.value)
+        answer = self.departures.state(record).answers.get(question.id) if question else None
+        return None if answer is not None and answer["at"] > mark["at"] else mark
+
+    def _series(self, record: Departure, existing: list[Touch], item: Item, start: datetime, kind: TouchKind,
+                payload: TouchPayload, *, escalate: bool = True) -> list[NewTouch]:  # fmt: skip
+        """The next nudge of ``item``'s series that begins at ``start``: to its owner up to the most
+        allowed, each after the gap since the last one went; then once to the team channel; then none.
+
+        A snooze starts the series again on its date. The series is keyed by the day it began, so a new
+        date (more time for a save attempt, a payment due later) begins a new one.
+        """
+        nudging = self.cadence.nudging
+        mark = self._mark(record, item)
+        if mark is not None and mark["state"] is ItemState.SNOOZED and "until" in mark:
+            start = max(start, local_moment(date.fromisoformat(mark["until"]), self.team_zone,
+                                            self.cadence.work_start))  # fmt: skip
+        start = within_team_hours(start, self.team_zone, self.cadence.work_start, self.cadence.work_end)
+        name = f"{item}:{start.astimezone(ZoneInfo(self.team_zone)).date()}"
+        prefix = f"{record['id']}:{kind}:{name}:"
+        went = sorted((t for t in existing if t["key"].startswith(prefix) and t["status"] not in UNCOUNTED
+                       and t["key"][len(prefix):].isdigit()), key=lambda t: int(t["key"][len(prefix):]))  # fmt: skip
+        owner = self._owner(record, item)
+        numbered: TouchPayload = {**payload, "what": item, "number": len(went) + 1, "of": nudging.most}
+        if not went:
+            due = start
+        else:
+            last = parse_iso(went[-1].get("ended_at") or went[-1]["due_at"])
+            gap = nudging.then[len(went) - 1] if len(went) < nudging.most else nudging.escalate_after
+            due = self._after(last, gap)
+        if len(went) < nudging.most:
+            return [self._touch(record, kind, f"{name}:{len(went) + 1}", Channel.TEAM, owner, due, due + TEAM_GRACE,
+                                self.team_zone, numbered)]  # fmt: skip
+        if escalate and owner != CHANNEL:
+            # the owner did not settle it: the team hears of it, once, and then nobody is nudged again
+            return [self._touch(record, kind, f"{name}:team", Channel.TEAM, CHANNEL, due, due + TEAM_GRACE,
                                 self.team_zone, {**numbered, "escalated": True})]  # fmt: skip
         return []
+
+    def _lapse(self, record: Departure) -> list[NewTouch]:
+        """A save attempt with no outcome some working days after its deadline lapses: the dispatcher
+        records it as leaving when this touch is due, and tells the AM."""
+        day = _date(self.departures.answer_value(record, Item.SAVE_DEADLINE))
+        if day is None:
+            return []
+        due = self._after(local_moment(day, self.team_zone, self.cadence.work_start),
+                          self.cadence.nudging.save_lapse_after)  # fmt: skip
+        payload: TouchPayload = {"what": Item.SAVE_DEADLINE, "on": day.isoformat(), "lapse": True}
+        return [self._touch(record, TouchKind.DEADLINE, f"{Item.SAVE_DEADLINE}:{day}:lapse", Channel.TEAM,
+                            am_or_channel(record), due, due + TEAM_GRACE, self.team_zone, payload)]  # fmt: skip
+
+    def _after(self, moment: datetime, days: int) -> datetime:
+        """``days`` team working days after ``moment``, within working hours."""
+        return within_team_hours(after_team_days(moment, days, self.team_zone), self.team_zone,
+                                 self.cadence.work_start, self.cadence.work_end)  # fmt: skip
 
     def _client(self, record: Departure, kind: TouchKind, name: str, target: date, country: str | None, zone: str,
                 email: str) -> NewTouch:  # fmt: skip
@@ -234,7 +306,9 @@ class Playbook:
 
     def _team(self, record: Departure, kind: TouchKind, name: str, target: date, payload: TouchPayload | None = None,
               recipient: str | None = None) -> NewTouch:  # fmt: skip
-        day = target if is_working_day(target, None) else working_day_before(target, None)
+        day = target
+        while not is_team_day(day, self.team_zone):
+            day -= timedelta(days=1)  # a heads-up comes early rather than late
         due = local_moment(day, self.team_zone, self.cadence.work_start)
         return self._touch(record, kind, name, Channel.TEAM, recipient or am_or_channel(record), due, due + TEAM_GRACE,
                            self.team_zone, payload or {})  # fmt: skip
@@ -251,8 +325,7 @@ class Playbook:
 
         A touch desired but past its moment is not planned now; one already pending stays for the
         dispatcher to skip with the reason. A greeting is first written at most ``horizon_days`` ahead.
-        A deadline nudge whose moment had passed when it was planned (an answer given late, a date moved
-        back) is dropped. A pending email keeps its wait and its reason (held, or the daily cap) but takes
+        A pending email keeps its wait and its reason (held, or the daily cap) but takes
         its planned time again, so it goes once that lifts. One cancelled because it no longer followed
         from the answers is planned again when it does.
         """
@@ -264,7 +337,6 @@ class Playbook:
         horizon = now + timedelta(days=self.cadence.greeting_horizon_days)
         no_longer = self.words.render("reason_no_longer_planned")
         wanted: dict[str, NewTouch] = {}
-        passed: set[str] = set()
         for fresh in desired:
             if parse_iso(fresh["latest_at"]) <= now:
                 continue
@@ -272,10 +344,6 @@ class Playbook:
             pending = old is not None and old["status"] == TouchStatus.PENDING
             if fresh["kind"] == TouchKind.GREETING and parse_iso(fresh["due_at"]) > horizon and not pending:
                 continue  # planned when it comes within the horizon
-            if (fresh["kind"] == TouchKind.DEADLINE and parse_iso(fresh["due_at"]) < now
-                    and not (old is not None and old["due_at"] == fresh["due_at"])):  # fmt: skip
-                passed.add(fresh["key"])  # its day was over before it was planned
-                continue
             wanted[fresh["key"]] = fresh
         stop = self.email_stop(record)
         if stop is not None:
@@ -292,8 +360,6 @@ class Playbook:
                 elif fresh_touch is None:
                     if stop is not None and touch["channel"] == Channel.EMAIL:
                         self._cancel(touch, stop, now)
-                    elif key in passed:
-                        self._cancel(touch, self.words.render("reason_day_passed"), now)
                     elif key not in follows:
                         self._cancel(touch, self.words.render("reason_no_longer_planned"), now)
                     # else: still desired, its moment over: the dispatcher skips it, saying why
@@ -324,7 +390,7 @@ class Playbook:
         """The lessons digest: the first working day of next month (or this one, if still ahead), 09:00 team time."""
         today = self.departures.today()
         for first in (today.replace(day=1), add_months(today.replace(day=1), 1)):
-            day = working_day_on_or_after(first, None)
+            day = team_day_on_or_after(first, self.team_zone)
             due = local_moment(day, self.team_zone, self.cadence.work_start)
             if due > self.clock.now():
                 break

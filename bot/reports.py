@@ -15,10 +15,14 @@ from typing import Any
 from bot.answers import format_money
 from bot.departures import SAVE_ATTEMPT, Departures
 from prompts import Prompts
-from storage.records import OPEN, STATUS_ORDER, AuditEvent, Departure, Status
+from storage.records import OPEN, STATUS_ORDER, AuditEvent, Departure, SaveOutcome, Status
 
 # Where a lost save shows: the departure left ``saving`` for another status, or departed.
 LOST_SAVE = frozenset({Status.DEPARTED, Status.LEAVING})
+# Revenue is lost once the client is leaving (by decision, or a save attempt that lapsed) or gone; it is at
+# stake while the departure is open and undecided.
+LOST = LOST_SAVE
+AT_STAKE = OPEN - LOST
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,11 @@ class Report:
     save_attempts: int
     retained: int
     rectifiable_lost: int  # a save was thought possible, and the client left anyway
-    revenue_at_stake: dict[str, Decimal] = field(default_factory=dict)  # open and not saved, per currency
-    revenue_lost: dict[str, Decimal] = field(default_factory=dict)  # departed, per currency
+    revenue_at_stake: dict[str, Decimal] = field(default_factory=dict)  # open and undecided, per currency
+    revenue_lost: dict[str, Decimal] = field(default_factory=dict)  # leaving or departed, per currency
     workload: list[Workload] = field(default_factory=list)
     won_back: int = 0
+    save_lapsed: int = 0  # save attempts that ended with no outcome recorded (bot.lifecycle.lapse_save)
 
     @property
     def save_rate(self) -> float | None:
@@ -75,9 +80,9 @@ def build_report(departures: Departures, records: list[Departure] | None = None)
         revenue = departures.answer_value(record, "revenue")
         if revenue:
             amount = Decimal(revenue["amount"])
-            if status in OPEN:
+            if status in AT_STAKE:
                 at_stake[revenue["currency"]] += amount
-            elif status == Status.DEPARTED:
+            elif status in LOST:
                 lost[revenue["currency"]] += amount
     workload = []
     for am, own in sorted(per_am.items()):
@@ -96,6 +101,7 @@ def build_report(departures: Departures, records: list[Departure] | None = None)
         revenue_lost=dict(lost),
         workload=workload,
         won_back=by_status[Status.WON_BACK],
+        save_lapsed=sum(r.get("save_outcome") is SaveOutcome.LAPSED for r in records),
     )
 
 
@@ -121,6 +127,7 @@ def report_context(report: Report) -> dict[str, Any]:
         "save_attempts": report.save_attempts,
         "retained": report.retained,
         "rectifiable_lost": report.rectifiable_lost,
+        "save_lapsed": report.save_lapsed,
         "save_rate": report.save_rate,
         "at_stake": money(report.revenue_at_stake),
         "lost": money(report.revenue_lost),

@@ -7,16 +7,20 @@ across daylight-saving changes. Nothing here stores an offset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from bot.countries import country_time_zones
+from bot.countries import country_time_zones, zone_country
 
 SEND_AT = time(9, 0)
+# Days nobody is nudged, in any country: Christmas and New Year.
+QUIET_DAYS = frozenset({(12, 24), (12, 25), (12, 26), (12, 31), (1, 1)})
+# Whether a day is one to work on.
+WorkingDay = Callable[[date], bool]
 
 
 @lru_cache(maxsize=512)
@@ -72,11 +76,7 @@ def working_day_before(day: date, country: str | None) -> date:
 
 
 def add_working_days(day: date, count: int, country: str | None) -> date:
-    while count > 0:
-        day += timedelta(days=1)
-        if is_working_day(day, country):
-            count -= 1
-    return day
+    return _next(day, count, lambda d: is_working_day(d, country))
 
 
 def local_moment(day: date, zone: str, at: time = SEND_AT) -> datetime:
@@ -98,17 +98,54 @@ def zone_for(country: str | None, chosen: str | None, fallback: str) -> str:
 
 def within_working_hours(moment: datetime, zone: str, start: time, end: time, country: str | None = None) -> datetime:
     """``moment`` if it falls in working hours on a working day in ``zone``, else the next start of them."""
-    local = moment.astimezone(ZoneInfo(zone))
-    day = local.date()
-    if is_working_day(day, country) and start <= local.time() < end:
-        return moment
-    if not (is_working_day(day, country) and local.time() < start):
-        day = add_working_days(day, 1, country)
-    return local_moment(day, zone, start)
+    return _within(moment, zone, start, end, lambda day: is_working_day(day, country))
 
 
 def after_working_days(moment: datetime, count: int, zone: str, country: str | None = None) -> datetime:
     """The same local time of day ``count`` working days after ``moment``."""
+    return _after(moment, count, zone, lambda day: is_working_day(day, country))
+
+
+# -- the team's days: nudges and the digest ----------------------------------------------------
+def is_team_day(day: date, zone: str) -> bool:
+    """A day to nudge a person in ``zone``: a working day of the zone's country, and not a quiet day."""
+    return (day.month, day.day) not in QUIET_DAYS and is_working_day(day, zone_country(zone))
+
+
+def team_day_on_or_after(day: date, zone: str) -> date:
+    while not is_team_day(day, zone):
+        day += timedelta(days=1)
+    return day
+
+
+def within_team_hours(moment: datetime, zone: str, start: time, end: time) -> datetime:
+    """``moment`` if a person in ``zone`` may be nudged then, else the start of their next working hours."""
+    return _within(moment, zone, start, end, lambda day: is_team_day(day, zone))
+
+
+def after_team_days(moment: datetime, count: int, zone: str) -> datetime:
+    """The same local time of day ``count`` team days after ``moment``."""
+    return _after(moment, count, zone, lambda day: is_team_day(day, zone))
+
+
+def _within(moment: datetime, zone: str, start: time, end: time, working: WorkingDay) -> datetime:
     local = moment.astimezone(ZoneInfo(zone))
-    day = add_working_days(local.date(), count, country)
-    return local_moment(day, zone, local.time().replace(tzinfo=None))
+    day = local.date()
+    if working(day) and start <= local.time() < end:
+        return moment
+    if not (working(day) and local.time() < start):
+        day = _next(day, 1, working)
+    return local_moment(day, zone, start)
+
+
+def _after(moment: datetime, count: int, zone: str, working: WorkingDay) -> datetime:
+    local = moment.astimezone(ZoneInfo(zone))
+    return local_moment(_next(local.date(), count, working), zone, local.time().replace(tzinfo=None))
+
+
+def _next(day: date, count: int, working: WorkingDay) -> date:
+    while count > 0:
+        day += timedelta(days=1)
+        if working(day):
+            count -= 1
+    return day

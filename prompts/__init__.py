@@ -36,6 +36,9 @@ ROLES = frozenset(
     }
 )  # fmt: skip
 OPTION_SOURCES = frozenset({"time_zones"})
+CONDITION_TESTS = ("in", "equals", "answered", "many_time_zones", "positive")
+# The kinds a "positive" condition can look at: their answers are amounts.
+AMOUNT_KINDS = frozenset({"money", "number"})
 QUESTION_FIELDS = frozenset({"client", "am"})
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Slack's own limits on what a question becomes (DESIGN.md, Block Kit limits).
@@ -61,7 +64,7 @@ class Condition:
     """One test on an earlier answer. Structured data, never evaluated code."""
 
     question: str
-    test: str  # "in", "equals", "answered" or "many_time_zones"
+    test: str  # "in", "equals", "answered", "many_time_zones" or "positive"
     value: Any = None
 
 
@@ -180,6 +183,39 @@ def line_of(path: Path, key: str) -> int:
     return next((n for n, line in enumerate(lines, 1) if pattern.match(line)), 0)
 
 
+QUESTION_HEADER = re.compile(r"^\s*\[\[\s*stage\s*\.\s*question\s*\]\]")
+TABLE_HEADER = re.compile(r"^\s*\[")
+KEY_LINE = re.compile(r"""^\s*["']?([A-Za-z0-9_-]+)["']?\s*=""")
+
+
+def question_lines(path: Path) -> list[dict[str, int]]:
+    """For each ``[[stage.question]]`` of a TOML file, in order: the line of its header ("") and of each key.
+
+    TOML keeps no line numbers, and ``line_of`` finds only a file's first
+    ``id =`` or ``when =``: errors about the fifth question's condition need
+    the lines of the fifth question's block.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    blocks: list[dict[str, int]] = []
+    inside = False
+    for n, line in enumerate(lines, 1):
+        if QUESTION_HEADER.match(line):
+            blocks.append({"": n})
+            inside = True
+        elif TABLE_HEADER.match(line):
+            inside = False  # [[stage]] or a sub-table: the keys below are not the question's
+        elif inside and (key := KEY_LINE.match(line)):
+            blocks[-1].setdefault(key.group(1), n)
+    return blocks
+
+
+def _at(path: Path, line: int) -> str:
+    return f"{path}:{line}" if line else str(path)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -296,6 +332,9 @@ def load_script(path: Path) -> Script:
     if not isinstance(stages_data, list) or not stages_data:
         raise PromptError(f"{path}: no [[stage]] found; the interview needs at least one stage")
     seen: dict[str, Question] = {}
+    lines = question_lines(path)
+    if len(lines) != sum(len(s.get("question", [])) for s in stages_data if isinstance(s, dict)):
+        lines = []  # questions written some other way (inline tables): name the file, not a wrong line
     stage_ids: set[str] = set()
     roles: dict[str, str] = {}
     stages = []
@@ -308,7 +347,8 @@ def load_script(path: Path) -> Script:
         stage_ids.add(stage_id)
         questions = []
         for raw in stage_data.get("question", []):
-            question = _parse_question(path, stage_id, raw, seen)
+            at = lines[len(seen)] if len(seen) < len(lines) else {}  # seen: every question before this one
+            question = _parse_question(path, stage_id, raw, seen, at)
             if question.role:
                 if question.role in roles:
                     raise PromptError(
@@ -324,9 +364,11 @@ def load_script(path: Path) -> Script:
     return Script(tuple(stages))
 
 
-def _parse_question(path: Path, stage_id: str, raw: dict[str, Any], earlier: dict[str, Question]) -> Question:
+def _parse_question(path: Path, stage_id: str, raw: dict[str, Any], earlier: dict[str, Question],
+                    lines: Mapping[str, int]) -> Question:  # fmt: skip
+    """One question; ``lines`` (see ``question_lines``) lets an error name the line it is about."""
     qid = raw.get("id", "")
-    where = f"{path}: question '{qid}'"
+    where = f"{_at(path, lines.get('', 0))}: question '{qid}'"
     if not isinstance(qid, str) or not ID_PATTERN.match(qid):
         raise PromptError(f"{where}: id must start with a letter and hold only a-z, 0-9 and _")
     if qid in earlier:
@@ -364,9 +406,10 @@ def _parse_question(path: Path, stage_id: str, raw: dict[str, Any], earlier: dic
 
     when_raw = raw.get("when", [])
     when_list = [when_raw] if isinstance(when_raw, dict) else when_raw
+    when_where = f"{_at(path, lines.get('when', lines.get('', 0)))}: question '{qid}'"
     if not isinstance(when_list, list):
-        raise PromptError(f"{where}: when must be a table or a list of tables")
-    when = tuple(_parse_condition(where, c, earlier) for c in when_list)
+        raise PromptError(f"{when_where}: when must be a table or a list of tables")
+    when = tuple(_parse_condition(when_where, c, earlier) for c in when_list)
 
     known = {
         "id", "label", "text", "kind", "options", "options_from", "when", "skippable",
@@ -421,11 +464,9 @@ def _parse_condition(where: str, raw: Any, earlier: dict[str, Question]) -> Cond
             f"{where}: condition on unknown or later question '{target_id}' "
             f"(a condition may only look at questions asked before)"
         )
-    tests = [t for t in ("in", "equals", "answered", "many_time_zones") if t in raw]
+    tests = [t for t in CONDITION_TESTS if t in raw]
     if len(tests) != 1 or len(raw) != 2:
-        raise PromptError(
-            f"{where}: a condition takes question and exactly one of in, equals, answered, many_time_zones"
-        )
+        raise PromptError(f"{where}: a condition takes question and exactly one of {', '.join(CONDITION_TESTS)}")
     test = tests[0]
     value = raw[test]
     if test == "in":
@@ -438,4 +479,12 @@ def _parse_condition(where: str, raw: Any, earlier: dict[str, Question]) -> Cond
         value = tuple(value)
     if test == "many_time_zones" and target.kind != "country":
         raise PromptError(f"{where}: many_time_zones only applies to a country question")
+    if test == "positive":
+        # "Is more than nothing" means something for an amount or a number only.
+        if target.kind not in AMOUNT_KINDS:
+            raise PromptError(
+                f"{where}: positive only applies to a money or number question, and '{target_id}' is {target.kind}"
+            )
+        if not isinstance(value, bool):
+            raise PromptError(f"{where}: positive takes true or false, not {value!r}")
     return Condition(target_id, test, value)

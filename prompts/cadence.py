@@ -14,15 +14,25 @@ from prompts.errors import PromptError
 
 
 @dataclass(frozen=True)
-class Repeat:
-    """Reminders: ``first`` working days after the trigger, then every ``every``, at most ``times`` (0: no limit)."""
+class Nudging:
+    """How every open item is nudged, so that each nudge ends.
 
-    first: int
-    every: int
-    times: int
+    To the item's owner on its day, then after each of ``then`` more working days; then once to the team
+    channel ``escalate_after`` working days after the last; then never again. Items without a day of their
+    own start ``first[why]`` working days after what started them (an unfinished interview's last answer,
+    "not yet" confirmed, "not signed"). A save attempt with no outcome ``save_lapse_after`` working days
+    after its deadline is recorded as leaving: "save lapsed".
+    """
 
-    def allows(self, sent: int) -> bool:
-        return self.times == 0 or sent < self.times
+    then: tuple[int, ...] = (3, 7)
+    escalate_after: int = 3
+    first: dict[str, int] = field(default_factory=lambda: {"unfinished": 1, "unconfirmed": 2, "unsigned": 2})
+    save_lapse_after: int = 5
+
+    @property
+    def most(self) -> int:
+        """How many nudges an item's owner gets at most."""
+        return 1 + len(self.then)
 
 
 @dataclass(frozen=True)
@@ -66,9 +76,7 @@ class Cadence:
     # greetings are planned at most this many days ahead (at most GREETING_HORIZON_MAX)
     greeting_horizon_days: int = 365
     win_back_days: int = 365
-    unfinished: Repeat = Repeat(1, 2, 3)
-    unconfirmed: Repeat = Repeat(2, 2, 3)
-    unsigned: Repeat = Repeat(2, 2, 0)
+    nudging: Nudging = Nudging()
     work_start: time = time(9, 0)
     work_end: time = time(17, 0)
 
@@ -166,13 +174,20 @@ def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
     if greetings.get("everywhere") and all(e not in holidays for e in greetings["everywhere"]):
         # a file from before holiday ids (names only) greeted New Year everywhere without saying so
         everywhere = tuple(dict.fromkeys(("new_year", *everywhere)))
-    reminders = data.get("reminders", {})
-
-    def repeat(name: str, default: Repeat) -> Repeat:
-        table = reminders.get(name, {})
-        where = f"reminders.{name}"
-        return Repeat(number(table, "first", where, default.first, 1), number(table, "every", where, default.every, 1),
-                      number(table, "times", where, default.times))  # fmt: skip
+    if "reminders" in data:
+        raise fail("reminders", "is replaced by [nudges], where every nudge ends: copy that table from the "
+                                "default cadence.toml")  # fmt: skip
+    nudges = data.get("nudges", {})
+    then = nudges.get("then", [3, 7])
+    if (not isinstance(then, list) or len(then) > 5
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in then)):  # fmt: skip
+        raise fail("nudges", f"then must be a list of at most 5 positive whole numbers, not {then!r}")
+    nudging = Nudging(
+        then=tuple(then),
+        escalate_after=number(nudges, "escalate_after", "nudges", 3, 1),
+        first={why: number(nudges, why, "nudges", default, 1) for why, default in Nudging().first.items()},
+        save_lapse_after=number(nudges, "save_lapse_after", "nudges", 5, 1),
+    )
 
     hours = data.get("working_hours", {})
     start = clock_time(hours.get("start", "09:00"), "working_hours")
@@ -196,9 +211,7 @@ def load_cadence(path: Path, data: dict[str, Any]) -> Cadence:
         # older files planned two years ahead: now a year at most, topped up as time passes
         greeting_horizon_days=min(number(greetings, "horizon_days", "greetings", 365, 1), GREETING_HORIZON_MAX),
         win_back_days=number(data.get("win_back", {}), "days", "win_back", 365, 1),
-        unfinished=repeat("unfinished", Repeat(1, 2, 3)),
-        unconfirmed=repeat("unconfirmed", Repeat(2, 2, 3)),
-        unsigned=repeat("unsigned", Repeat(2, 2, 0)),
+        nudging=nudging,
         work_start=start,
         work_end=end,
     )

@@ -212,7 +212,9 @@ class TouchPayload(TypedDict, total=False):
     what: Item  # the open item a deadline is about
     on: str  # its date, ISO
     why: Reminder
-    number: int  # which reminder of its series
+    number: int  # which nudge of its series
+    of: int  # how many nudges its series has at most
+    lapse: bool  # the save attempt lapses when this is due (bot.playbook)
     escalated: bool  # the one note to the team channel after the reminders
     holiday: str  # a greeting's holiday
     month: str  # the digest's month, YYYY-MM

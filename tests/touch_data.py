@@ -23,6 +23,8 @@ CONSENTING: dict[str, str] = {
     "client_requests": "none", "alternative": "none", "consent": "yes", "contact_name": "Jane <b>Roe</b>",
     "contact_email": "jane@acme.example", "country": "Germany", "timezone": "1", "greetings": "yes",
     "topics": "SEO", "differently": "Talk sooner", "workload": "12",
+    # asked only when a save is possible (fixable "1")
+    "save_plan": "A discount", "save_owner": "Jane", "save_by": "in 2 weeks",
 }  # fmt: skip
 
 

@@ -157,8 +157,8 @@ def test_forget_asks_first_and_erases_only_on_yes(tmp_path, prompts):
 def year_end_answers(email_address: str, country: str, zone: str | None = None) -> dict[str, Any]:
     answers = {
         "confirmed": "yes", "told_how": "call", "notified_on": "today", "reason": "price",
-        "in_their_words": "Too dear", "mrr": "900", "fixable": "no", "final_payment": "0",
-        "final_payment_due": "today", "data_ownership": "none", "data_by": "skip", "support_ends": "skip",
+        "in_their_words": "Too dear", "mrr": "900", "fixable": "no", "final_payment": "0",  # 0: no due date asked
+        "data_ownership": "none", "data_by": "skip", "support_ends": "skip",
         "agreement_signed": "yes", "client_requests": "none", "alternative": "none", "consent": "yes",
         "contact_name": "Pat", "contact_email": email_address, "country": country, "greetings": "yes",
         "topics": "skip", "differently": "skip", "workload": "10",

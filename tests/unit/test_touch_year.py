@@ -97,26 +97,26 @@ async def test_no_reminder_is_dated_before_the_departure_was_recorded(core, cloc
     interview_with(core.departures, final_payment_due="in 2 days", paid=False)  # Friday 27 November
     created = parse_iso(core.departures.get(1)["created_at"])
     assert all(parse_iso(t["due_at"]) >= created for t in touches(core))
-    assert core.store.touch_by_key("1:deadline:final_payment_due:-3") is None  # it would be dated yesterday
-    assert local_day(core.store.touch_by_key("1:deadline:final_payment_due:0")) == date(2026, 11, 27)
+    assert local_day(core.store.touch_by_key("1:deadline:final_payment_due:2026-11-27:1")) == date(2026, 11, 27)
     await advance(core, clock.now() + timedelta(days=3))
     sent = [t for t in touches(core, statuses=[TouchStatus.SENT]) if t["kind"] == TouchKind.DEADLINE]
-    assert [t["key"] for t in sent] == ["1:deadline:final_payment_due:0"]  # nothing "sent" on catch-up
+    assert [t["key"] for t in sent] == ["1:deadline:final_payment_due:2026-11-27:1"]  # nothing "sent" on catch-up
 
 
-def test_a_payment_due_today_gets_no_reminder_dated_this_morning(core, interview_with):
+def test_a_payment_due_today_is_nudged_from_when_it_was_recorded_not_this_morning(core, interview_with):
     interview_with(core.departures, final_payment_due="today", paid=False)  # 09:00 was before it was recorded
-    assert [t["key"] for t in touches(core) if t["key"].startswith("1:deadline:final_payment_due")] == []
+    [nudge] = [t for t in touches(core) if t["key"].startswith("1:deadline:final_payment_due")]
+    assert parse_iso(nudge["due_at"]) == parse_iso(core.departures.get(1)["created_at"])
 
 
-async def test_a_deadline_moved_into_the_past_drops_its_passed_reminder(core, clock, interview):
-    record = interview(core.departures, paid=False)  # due 16 December: reminders on the 11th and the 16th
+async def test_a_deadline_moved_earlier_begins_a_new_series_on_its_new_day(core, clock, interview):
+    record = interview(core.departures, paid=False)  # due 16 December
     clock.set(datetime(2026, 12, 5, 10, tzinfo=UTC))
     core.departures.edit(record, "final_payment_due", actor="ann")
     core.departures.answer(core.departures.get(1), "in 2 days", actor="ann")  # Monday 7 December
-    early = core.store.touch_by_key("1:deadline:final_payment_due:-3")
-    assert (early["status"], early["reason"]) == (TouchStatus.CANCELLED, "its day had passed when it was planned")
-    on_the_day = core.store.touch_by_key("1:deadline:final_payment_due:0")
+    old = core.store.touch_by_key("1:deadline:final_payment_due:2026-12-16:1")
+    assert (old["status"], old["reason"]) == (TouchStatus.CANCELLED, "no longer follows from the answers")
+    on_the_day = core.store.touch_by_key("1:deadline:final_payment_due:2026-12-07:1")
     assert on_the_day["status"] == TouchStatus.PENDING and local_day(on_the_day) == date(2026, 12, 7)
 
 
