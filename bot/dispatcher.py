@@ -165,7 +165,7 @@ class Dispatcher:
         if hold is not None:
             return self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
         if touch["channel"] == Channel.EMAIL:
-            pause = self.pacing.email_pause(now)
+            pause = self.pacing.email_pause(now) or self.pacing.send_time_pause(touch, now)
             if pause is not None:
                 return self.ledger.defer(touch, pause)
             if record is not None and self.approvals.needed(record):

@@ -17,12 +17,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clock import parse_iso
+from bot.countries import zone_country
 from bot.notify import Notifier
 from bot.settling import Pause
-from bot.workdays import local_moment, team_day_on_or_after, within_team_hours
+from bot.workdays import (
+    SEND_AT,
+    is_working_day,
+    local_moment,
+    team_day_on_or_after,
+    within_team_hours,
+    working_day_on_or_after,
+)
 from prompts import Messages
 from prompts.cadence import Cadence
 from storage.records import Touch
+
+# An email that goes at its planned moment goes within this much of it (a dispatch tick's delay).
+ON_TIME = timedelta(minutes=1)
 
 
 @dataclass
@@ -66,6 +78,31 @@ class Pacing:
         """Until when client emails wait, when today's cap is reached."""
         full_until = self.rate.day_full_until(now)
         return None if full_until is None else Pause(full_until, self.words.render("wait_daily_cap"))
+
+    def send_time_pause(self, touch: Touch, now: datetime) -> Pause | None:
+        """Until when an email that waited (a hold that lifted, the daily cap) waits for the client's next
+        09:00 on a working day, so that it never lands at an odd hour; None when it may go now. Past its
+        latest sensible time the dispatcher then skips it, saying why."""
+        if not touch.get("deferred"):
+            return None
+        zone = touch["zone"]
+        country = zone_country(zone)
+        local = now.astimezone(ZoneInfo(zone))
+        send_at = local_moment(local.date(), zone, SEND_AT)
+        if is_working_day(local.date(), country) and send_at <= now < send_at + ON_TIME:
+            return None
+        day = local.date() if now < send_at else local.date() + timedelta(days=1)
+        moment = local_moment(working_day_on_or_after(day, country), zone, SEND_AT)
+        if parse_iso(touch["due_at"]) == moment:
+            return None  # its wait ends now: the dispatch tick came a little late
+        if moment > parse_iso(touch["latest_at"]) and self._working_hours(now, zone, country):
+            return None  # its last chance (a greeting on its day): now, in the client's working hours, not never
+        return Pause(moment, self.words.render("wait_send_time", zone=zone))
+
+    def _working_hours(self, now: datetime, zone: str, country: str | None) -> bool:
+        local = now.astimezone(ZoneInfo(zone))
+        working = is_working_day(local.date(), country)
+        return working and self.cadence.work_start <= local.time().replace(tzinfo=None) < self.cadence.work_end
 
     async def person_pause(self, touch: Touch, now: datetime) -> Pause | None:
         """Until when a nudge to a person waits: their next working morning if away, else their working hours."""

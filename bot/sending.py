@@ -56,7 +56,9 @@ class Courier:
         claimed["status"] = TouchStatus.SENT
         claimed["sent_at"] = iso(self.clock.now())
         claimed["detail"] = detail
-        claimed.pop("deferred", None)  # what it waited for (a hold, the daily cap) is over
+        waited = claimed.pop("deferred", None)  # what it waited for (a hold, the daily cap) is over
+        if waited:
+            claimed["waited"] = waited  # kept: why it went later than planned
         claimed.pop("reason", None)
         self.store.save_touch(claimed)
         self._after_sent(claimed, record)

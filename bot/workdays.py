@@ -17,6 +17,7 @@ import holidays
 from bot.countries import country_time_zones, zone_country
 
 SEND_AT = time(9, 0)
+SATURDAY_SUNDAY = frozenset({5, 6})
 # Days nobody is nudged, in any country: Christmas and New Year.
 QUIET_DAYS = frozenset({(12, 24), (12, 25), (12, 26), (12, 31), (1, 1)})
 # Whether a day is one to work on.
@@ -57,8 +58,18 @@ def holiday_named(country: str | None, year: int, names: Iterable[str]) -> tuple
     return None
 
 
+@lru_cache(maxsize=512)
+def _weekend(country: str) -> frozenset[int]:
+    """The country's weekend days (Monday 0): Friday and Saturday in Israel, Saturday and Sunday mostly."""
+    try:
+        return frozenset(holidays.country_holidays(country).weekend)
+    except (NotImplementedError, KeyError):
+        return SATURDAY_SUNDAY
+
+
 def is_working_day(day: date, country: str | None) -> bool:
-    return day.weekday() < 5 and day not in holidays_in(country, day.year)
+    weekend = _weekend(country) if country else SATURDAY_SUNDAY
+    return day.weekday() not in weekend and day not in holidays_in(country, day.year)
 
 
 def working_day_on_or_after(day: date, country: str | None) -> date:

@@ -238,6 +238,7 @@ class NewTouch(TypedDict):
     reason: NotRequired[str]
     detail: NotRequired[str]
     deferred: NotRequired[str]
+    waited: NotRequired[str]  # once sent: the last thing it waited for, when it went later than planned
     last_error: NotRequired[str]
     asked_at: NotRequired[str]
 

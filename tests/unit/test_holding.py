@@ -69,9 +69,13 @@ async def test_a_held_check_in_goes_once_the_payment_is_marked_paid(core, clock,
     assert (await run(core))["1:check_in:+30d"].outcome == Outcome.HELD
     clock.set(datetime(2027, 1, 11, 15, tzinfo=UTC))  # a week later: still within its 14 days
     Lifecycle(core.departures).mark_paid(core.departures.get(1), actor="ann")
+    waits = (await run(core))["1:check_in:+30d"]  # 16:00 in Berlin: not a time to land in an inbox
+    assert waits.outcome == Outcome.DEFERRED and "next 09:00" in waits.detail
+    clock.set(datetime(2027, 1, 12, 8, tzinfo=UTC))  # 09:00 in Berlin the next morning
     assert (await run(core))["1:check_in:+30d"].outcome == Outcome.SENT
     sent = core.store.touch_by_key("1:check_in:+30d")
     assert sent["status"] == TouchStatus.SENT and "reason" not in sent and "deferred" not in sent
+    assert "09:00" in sent["waited"]
 
 
 async def test_opt_out_still_cancels_a_held_email(core, clock, interview):
@@ -101,7 +105,7 @@ async def test_a_bounced_address_holds_until_the_address_changes(core, clock, in
     clock.set(datetime(2026, 12, 24, 10, tzinfo=UTC))
     core.departures.edit(core.departures.get(1), "contact_email", actor="ann")
     core.departures.answer(core.departures.get(1), "jane@roe.example", actor="ann")
-    sent = (await run(core))[CHRISTMAS]
+    sent = (await run(core))[CHRISTMAS]  # 11:00 on its day: its last chance, in working hours, so now
     assert sent.outcome == Outcome.SENT and sent.touch["recipient"] == "jane@roe.example"
 
 
@@ -121,6 +125,8 @@ async def test_send_on_a_held_draft_keeps_it_waiting_and_it_comes_back_when_paid
         waiting = core.store.touch_by_key("1:check_in:+30d")
         assert (waiting["status"], waiting["reason"]) == (TouchStatus.PENDING, "held: " + held("Mon 18 Jan 2027 09:00"))
         Lifecycle(core.departures).mark_paid(core.departures.get(1), actor="ann")
+        assert (await run(core))["1:check_in:+30d"].outcome == Outcome.DEFERRED  # until 09:00 the next morning
+        clock.set(datetime(2027, 1, 7, 8, tzinfo=UTC))
         assert (await run(core))["1:check_in:+30d"].outcome == Outcome.AWAITING_APPROVAL  # the draft again
         assert "reason" not in core.store.touch_by_key("1:check_in:+30d")
         assert (await core.dispatcher.approve(draft["id"], "ann")).outcome == Outcome.SENT
