@@ -55,6 +55,7 @@ class Dispatcher:
         self.store = store
         self.clock = clock
         self.playbook = playbook
+        self._topped_at: datetime | None = None  # when run_until last topped up the plans
         words = departures.prompts.messages
         self.rate = rate or RateCap()
         self.ledger = Ledger(store, clock, words, team_grace=TEAM_GRACE)
@@ -128,8 +129,10 @@ class Dispatcher:
         if not isinstance(self.clock, ManualClock):
             raise TypeError("only a manual clock can be moved")
         yield await self.run_due()
-        topped = self.clock.now()
+        if self._topped_at is None:
+            self._topped_at = self.clock.now()  # start-up planned everything (the console, sendoff run)
         while True:
+            topped = self._topped_at
             upcoming = self.next_due()
             due = parse_iso(upcoming) if upcoming is not None else None
             top_up = topped + TOP_UP_EVERY
@@ -138,7 +141,7 @@ class Dispatcher:
             self.clock.set(max(self.clock.now(), due if due is not None and due <= top_up else top_up))
             if self.clock.now() >= top_up:
                 self.playbook.plan_all()
-                topped = self.clock.now()
+                self._topped_at = self.clock.now()
             yield await self.run_due()
         self.clock.set(max(self.clock.now(), target))
         yield await self.run_due()

@@ -43,6 +43,7 @@ from storage import Store
 from storage.records import (
     CHANNEL,
     OPEN,
+    AuditEvent,
     Channel,
     Departure,
     Item,
@@ -67,6 +68,8 @@ TEAM_GRACE = timedelta(days=7)
 DATED_ITEMS = (Item.FINAL_PAYMENT_DUE, Item.DATA_RETURN, Item.SAVE_DEADLINE)
 # The end of support is not settled by anyone: one heads-up, this many days before.
 SUPPORT_END_NOTICE = timedelta(days=7)
+# A save attempt given no deadline lapses as if it had this long from when it began.
+UNDATED_SAVE = timedelta(days=28)
 # Marks that end an item's nudges (a snooze only moves them).
 SETTLED_MARKS = frozenset({ItemState.DONE, ItemState.NOT_APPLICABLE})
 # Statuses in which the win-back nudge is planned: the client is gone, or going.
@@ -257,7 +260,7 @@ class Playbook:
     def _lapse(self, record: Departure) -> list[NewTouch]:
         """A save attempt with no outcome some working days after its deadline lapses: the dispatcher
         records it as leaving when this touch is due, and tells the AM."""
-        day = _date(self.departures.answer_value(record, Item.SAVE_DEADLINE))
+        day = _date(self.departures.answer_value(record, Item.SAVE_DEADLINE)) or self._save_began(record)
         if day is None:
             return []
         due = self._after(local_moment(day, self.team_zone, self.cadence.work_start),
@@ -265,6 +268,14 @@ class Playbook:
         payload: TouchPayload = {"what": Item.SAVE_DEADLINE, "on": day.isoformat(), "lapse": True}
         return [self._touch(record, TouchKind.DEADLINE, f"{Item.SAVE_DEADLINE}:{day}:lapse", Channel.TEAM,
                             am_or_channel(record), due, due + TEAM_GRACE, self.team_zone, payload)]  # fmt: skip
+
+    def _save_began(self, record: Departure) -> date | None:
+        """With no deadline given (an interview left unfinished), a save attempt ends as if it had been
+        given ``UNDATED_SAVE`` from when it began."""
+        began = [h["at"] for h in record["history"] if h["event"] == AuditEvent.STATUS and h.get("to") == Status.SAVING]
+        if not began:
+            return None
+        return (parse_iso(began[-1]) + UNDATED_SAVE).astimezone(ZoneInfo(self.team_zone)).date()
 
     def _after(self, moment: datetime, days: int) -> datetime:
         """``days`` team working days after ``moment``, within working hours."""

@@ -16,7 +16,7 @@ from bot.chat_commands import Commands, Transport
 from bot.command_words import Command
 from bot.notify import Notice
 from bot.reports import build_report, render_report_text
-from storage.records import CHANNEL, AuditEvent, SaveOutcome, Status, TouchKind, TouchStatus
+from storage.records import CHANNEL, AuditEvent, SaveOutcome, Source, Status, TouchKind, TouchStatus
 from tests.fakes.notifier import RecordingNotifier
 
 pytest_plugins = ["tests.touch_data"]
@@ -170,8 +170,21 @@ async def test_an_answered_save_attempt_does_not_lapse_and_more_time_begins_agai
     record = core.departures.get(1)
     assert record["status"] is Status.LEAVING and record["save_outcome"] is SaveOutcome.LAPSED
     lapsed = [t for t in core.store.find_touches(departure_id=1) if t["payload"].get("lapse")]
-    assert {t["key"]: t["status"] for t in lapsed} == {
-        "1:deadline:save_deadline:2026-12-09:lapse": TouchStatus.CANCELLED,
-        "1:deadline:save_deadline:2027-01-15:lapse": TouchStatus.SENT}
+    statuses = {t["key"]: t["status"] for t in lapsed}
+    assert statuses["1:deadline:save_deadline:2026-12-09:lapse"] == TouchStatus.CANCELLED  # more time was asked
+    assert [k for k, v in statuses.items() if v == TouchStatus.SENT] == ["1:deadline:save_deadline:2027-01-15:lapse"]
     commands.run("ann", Command("retained", "Acme"))  # they stayed after all: the lead can still say so
     assert core.departures.get(1)["status"] is Status.RETAINED
+
+
+async def test_a_save_attempt_left_without_a_deadline_still_ends(timed, clock):
+    core, notifier = timed
+    record = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE).departure
+    for typed in ("yes", "call", "today", "price", "Too dear", "1200", "yes"):  # a save is possible; then nothing
+        record, _ = core.departures.answer(record, typed, actor="ann")
+    assert record["status"] is Status.SAVING and core.departures.answer_value(record, "save_deadline") is None
+    await run_for(core, clock, 45)
+    record = core.departures.get(1)
+    assert record["status"] is Status.LEAVING and record["save_outcome"] is SaveOutcome.LAPSED
+    [lapse] = [n for n in notifier.notices if n.touch is not None and n.touch["payload"].get("lapse")]
+    assert lapse.touch["payload"]["on"] == "2026-12-23"  # four weeks after it began, then 5 working days
