@@ -252,10 +252,12 @@ def _say_settled(core: Core, settled: list[Settled], write: Write) -> None:
         at = parse_iso(t.get("sent_at") or t.get("ended_at") or iso(core.clock.now()))
         local = f"{at.astimezone(ZoneInfo(t['zone'])):%a %d %b %Y %H:%M} {t['zone']}"
         words = core.prompts.messages
+        kind = words.render(f"email_kind_{t['kind']}")
         if t["channel"] is Channel.EMAIL and done.outcome is Outcome.SENT:
-            write(words.render("email_went", when=local, kind=t["kind"], to=t["recipient"], detail=done.detail))
+            write(words.render("email_went", when=local, kind=kind, to=t["recipient"], detail=done.detail))
         elif done.outcome is not Outcome.SENT:  # a sent notice to the AM was printed as it went
-            write(words.render("touch_settled", when=local, kind=t["kind"], outcome=done.outcome, detail=done.detail))
+            outcome = words.render(f"outcome_{done.outcome}")
+            write(words.render("touch_settled", when=local, kind=kind, outcome=outcome, detail=done.detail))
 
 
 MAX_LINE = 4000
@@ -325,7 +327,8 @@ async def _converse(core: Core, stdin: TextIO, interactive: bool, write: Write) 
     chat = ConsoleChat(core, write)
     for touch in core.dispatcher.recover():
         record = core.store.get_departure(touch["departure_id"]) if touch["departure_id"] is not None else None
-        write(chat.lines.text("cut_off", kind=touch["kind"], client=record["client"] if record else "-"))
+        kind = core.prompts.messages.render(f"email_kind_{touch['kind']}")
+        write(chat.lines.text("cut_off", kind=kind, client=record["client"] if record else "-"))
     core.playbook.plan_all()  # greetings roll forward; the monthly digest
     chat.greet()
     if not core.settings.smtp_host:

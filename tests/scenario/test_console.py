@@ -200,6 +200,8 @@ def test_a_simulated_year_sends_each_email_once_at_nine_local_and_nothing_after_
         advance(console, "400d")
         assert console.close() == 0, console.errors
     assert "Bolt Ltd is now won back" in console.output and "Crane Pty opted out" in console.output
+    assert "] check-in email to pat@acme.example" in console.output and "greeting email to" in console.output
+    assert "] check_in" not in console.output and "] deadline" not in console.output  # no internal keys
     zones = {"pat@acme.example": ("Europe/Berlin", "DE"), "pat@bolt.example": ("America/New_York", "US")}
     sent: dict[str, int] = {}
     for path in sorted((tmp_path / "data" / "outbox").glob("*.eml")):
