@@ -53,6 +53,10 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     port: int = 3000
     console_user: str = "you"
+    company: str | None = None  # SENDOFF_COMPANY: who the emails come from ("Ana Ruiz at Northwind")
+    am_name: str | None = None  # SENDOFF_AM_NAME: the console's account manager
+    am_email: str | None = None  # SENDOFF_AM_EMAIL: their address, where clients' replies go
+    logo_url: str | None = None  # SENDOFF_LOGO_URL: an https image shown at the top of each email
 
     @property
     def data_dir(self) -> Path:
@@ -183,6 +187,22 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             problems.append(f"SENDOFF_STAY_IN_TOUCH_YEARS={raw_years!r} must be a whole number of years, 1 to 50: "
                             "how long greetings go on after a departure ends.")  # fmt: skip
 
+    named: dict[str, str | None] = {}
+    for name in ("SENDOFF_COMPANY", "SENDOFF_AM_NAME"):
+        value = env.get(name)
+        if value is not None and (len(value) > 80 or any(c in value for c in "\r\n<>@\"")):
+            problems.append(f"{name}={value!r} must be a plain name of at most 80 characters, such as Northwind.")
+            value = None
+        named[name] = value
+    am_email = env.get("SENDOFF_AM_EMAIL")
+    if am_email is not None and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", am_email):
+        problems.append(f"SENDOFF_AM_EMAIL={am_email!r} must be one email address, such as ana@northwind.example.")
+        am_email = None
+    logo_url = env.get("SENDOFF_LOGO_URL")
+    if logo_url is not None and not re.fullmatch(r"https://[^\s\"'<>]+", logo_url):
+        problems.append(f"SENDOFF_LOGO_URL={logo_url!r} must be an https:// address of an image.")
+        logo_url = None
+
     smtp_port = port_of("SMTP_PORT", None)
     port = port_of("PORT", 3000)
     if problems:
@@ -211,4 +231,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         webhook_secret=env.get("WEBHOOK_SECRET"),
         port=port or 3000,
         console_user=_login_name(),
+        company=named["SENDOFF_COMPANY"],
+        am_name=named["SENDOFF_AM_NAME"],
+        am_email=am_email,
+        logo_url=logo_url,
     )
