@@ -23,6 +23,7 @@ from bot.command_words import Command
 from bot.interview_turns import Turns, refused_answer
 from bot.lifecycle import Lifecycle
 from bot.notify import Action
+from bot.previews import preview_folder, write_previews
 from bot.privacy import Privacy
 from bot.replies import (
     CommandRef,
@@ -196,6 +197,20 @@ class Commands:
     def report(self, actor: str, _: str) -> Result:
         text = render_report_text(build_report(self.departures), self.core.prompts)
         return Result([Preformatted(self.messages.render("report_title"), text)])
+
+    def preview(self, actor: str, client: str) -> Result:
+        """The client's next emails, written as HTML files to open in a browser before they go."""
+        record = self.departures.named(client)
+        self.departures.access.require(record, actor)
+        folder = preview_folder(self.core.settings.data_dir, record)
+        written = write_previews(self.core.store, self.core.dispatcher.drafts, record, folder)
+        if not written:
+            return Result().say("preview_none", client=record["client"])
+        result = Result().say("preview_written", client=record["client"], count=len(written), folder=str(folder))
+        for preview in written:
+            result.say("preview_file", path=str(preview.html), subject=preview.subject,
+                       when=f"{preview.due:%a %d %b %Y %H:%M} {preview.due.tzinfo}")  # fmt: skip
+        return result
 
     def touches(self, actor: str, client: str) -> Result:
         record = self.departures.named(client)
@@ -409,6 +424,7 @@ SPECS: dict[str, Spec] = {
         Spec("forget", "<client>", Commands.forget),
         Spec("report", "", Commands.report),
         Spec("touches", "<client>", Commands.touches),
+        Spec("preview", "<client>", Commands.preview),
         Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),
         Spec("clock", "", Commands.clock, console_only=True),
         Spec("help", "", Commands.help),

@@ -19,6 +19,7 @@ from bot.notify import LogNotifier
 from bot.reports import build_report, render_report_text
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import run_console
+from handlers.previews import preview_emails
 from handlers.server import serve
 from prompts import PromptError, load_prompts
 from storage import StoreError
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     commands.add_parser("report", help="print reasons, save rate, revenue and workload")
     commands.add_parser("check", help="validate the configuration and the prompts, then exit")
+    preview = commands.add_parser("preview", help="write a client's next emails as HTML files to open in a browser")
+    preview.add_argument("client", nargs="+", help="the client's name (the start of it is enough)")
     return parser
 
 
@@ -53,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(settings))
         elif args.command == "report":
             _report(settings)
+        elif args.command == "preview":
+            return preview_emails(settings, " ".join(args.client))
     except (SettingsError, PromptError, StoreError, ClockFileError) as err:
         print(f"sendoff: {err}", file=sys.stderr)
         return 2
