@@ -102,6 +102,15 @@ def _env(environ: Mapping[str, str] | None, dotenv: Path | None) -> dict[str, st
     return {k: v.strip() for k, v in merged.items() if v is not None and v.strip() != ""}
 
 
+def is_plain_name(text: str) -> bool:
+    """A name that can stand in an email's From: short, one line, no address characters."""
+    return 0 < len(text.strip()) <= 80 and not any(c in text for c in "\r\n<>@\"")
+
+
+def is_email_address(text: str) -> bool:
+    return re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", text) is not None
+
+
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
     """Settings from ``environ`` (default: the process environment) over ``dotenv``."""
     env = _env(environ, dotenv)
@@ -190,12 +199,12 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     named: dict[str, str | None] = {}
     for name in ("SENDOFF_COMPANY", "SENDOFF_AM_NAME"):
         value = env.get(name)
-        if value is not None and (len(value) > 80 or any(c in value for c in "\r\n<>@\"")):
+        if value is not None and not is_plain_name(value):
             problems.append(f"{name}={value!r} must be a plain name of at most 80 characters, such as Northwind.")
             value = None
         named[name] = value
     am_email = env.get("SENDOFF_AM_EMAIL")
-    if am_email is not None and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", am_email):
+    if am_email is not None and not is_email_address(am_email):
         problems.append(f"SENDOFF_AM_EMAIL={am_email!r} must be one email address, such as ana@northwind.example.")
         am_email = None
     logo_url = env.get("SENDOFF_LOGO_URL")

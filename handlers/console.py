@@ -47,6 +47,7 @@ from bot.replies import (
 )
 from bot.settings import Settings
 from bot.settling import Outcome, Settled
+from handlers.console_setup import who_sends
 from prompts import Messages, load_prompts
 from storage.records import CHANNEL, Channel
 
@@ -309,7 +310,15 @@ async def run_console(settings: Settings, clock: Clock, stdin: TextIO = sys.stdi
         stdout.flush()
 
     # The notifier speaks the company's words too; build_core checks the same prompts again.
-    notifier = ConsoleNotifier(settings, clock, write, load_prompts(settings.prompts_dir).messages)
+    messages = load_prompts(settings.prompts_dir).messages
+    def ask(prompt: str) -> str:
+        # input()'s own prompt goes to stderr on a terminal without readline: print it where the chat is
+        stdout.write(prompt)
+        stdout.flush()
+        return input()
+
+    settings = who_sends(settings, messages, interactive=interactive, ask=ask, write=write)
+    notifier = ConsoleNotifier(settings, clock, write, messages)
     core = build_core(settings, notifier, clock=clock)
     try:
         await _converse(core, stdin, interactive, write)
