@@ -13,6 +13,7 @@ import calendar
 import importlib
 import itertools
 import re
+import string
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -20,8 +21,15 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from bot.countries import country_names, country_zone_choices, find_country, find_zones, zone_label
-from prompts import Option, Question
+from bot.countries import (
+    country_languages,
+    country_names,
+    country_zone_choices,
+    find_country,
+    find_zones,
+    zone_label,
+)
+from prompts import MAX_OPTION_LABEL, Option, Question
 
 MAX_YEARS_AWAY = 10
 MAX_AMOUNT = Decimal("1000000000")
@@ -145,11 +153,125 @@ def parse_client_name(raw: str) -> str:
     return name
 
 
+# -- contact names ---------------------------------------------------------------
+
+# Titles before a name, as typed in lower case -> as written. Only these are recognised as titles.
+TITLES = {
+    "dr": "Dr.", "dr.": "Dr.", "prof": "Prof.", "prof.": "Prof.", "mr": "Mr.", "mr.": "Mr.", "mrs": "Mrs.",
+    "mrs.": "Mrs.", "ms": "Ms.", "ms.": "Ms.", "mx": "Mx.", "mx.": "Mx.", "herr": "Herr", "frau": "Frau",
+    "mme": "Mme", "mme.": "Mme", "mlle": "Mlle", "sr.": "Sr.", "sra.": "Sra.", "srta.": "Srta.",
+    "dott.": "Dott.", "dott.ssa": "Dott.ssa", "ing.": "Ing.", "mag.": "Mag.", "dhr.": "Dhr.", "mevr.": "Mevr.",
+    "sig.": "Sig.", "sig.ra": "Sig.ra",
+}  # fmt: skip
+# Words inside a surname that stay in lower case after a first name: Jan van der Berg, Ana de la Cruz.
+PARTICLES = frozenset({"van", "von", "der", "den", "de", "del", "della", "di", "da", "das", "do", "dos", "du",
+                       "la", "le", "ten", "ter", "zu", "y", "e", "bin", "ibn"})  # fmt: skip
+# After a name: not part of the surname a salutation uses.
+SUFFIXES = {"jr": "Jr.", "jr.": "Jr.", "ii": "II", "iii": "III", "iv": "IV", "phd": "PhD", "md": "MD"}
+MAX_SALUTATION_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class NameParts:
+    """A contact's name as salutations use it (prompts: NAME_PARTS)."""
+
+    title: str  # Dr., Frau, ... or ""
+    first: str  # the first given name, or "" when only a title and a surname are known
+    last: str  # the surname with its particles (van der Berg), or "" for a single name
+    full: str  # the name without its title
+
+    @property
+    def formal(self) -> str:
+        """Title and surname (Dr. Chen) where there is a title, else the whole name: no guess at a gender."""
+        return f"{self.title} {self.last}" if self.title and self.last else self.full
+
+    def values(self) -> dict[str, str]:
+        return {"title": self.title, "first": self.first, "last": self.last, "full": self.full,
+                "formal": self.formal}  # fmt: skip
+
+
+def tidy_name(raw: str) -> str:
+    """A name typed in one case made to read as a name: "dr. amy chen" -> "Dr. Amy Chen".
+
+    A name that already mixes capitals and small letters is left exactly as typed: the person who typed
+    "McDonald", "van der Berg" or "Jean DUPONT" meant it. Scripts without case are left alone too.
+    """
+    name = neutralise(raw)
+    letters = [c for c in name if c.isalpha()]
+    if any(c.isupper() for c in letters) and any(c.islower() for c in letters):
+        return name
+    words = name.lower().split(" ")
+    tidy: list[str] = []
+    for word in words:
+        named = len([w for w in tidy if w not in TITLES.values()])  # words of the name itself so far
+        if not named and word in TITLES:
+            tidy.append(TITLES[word])
+        elif named and word in SUFFIXES:
+            tidy.append(SUFFIXES[word])
+        elif named and word in PARTICLES:
+            tidy.append(word)
+        else:
+            tidy.append(_capitalised(word))
+    return " ".join(tidy)
+
+
+def _capitalised(word: str) -> str:
+    """One word of a name: each part after a hyphen or an apostrophe starts with a capital (Mary-Jane,
+    O'Neil, D'Angelo), and so does the rest of a Scottish or Irish "Mc" (McDonald)."""
+    parts = re.split(r"([-'’])", word)
+    out = "".join(p[:1].upper() + p[1:] for p in parts)
+    if re.match(r"mc\w{2,}", word):
+        out = "Mc" + out[2:3].upper() + out[3:]
+    return out
+
+
+def name_parts(name: str) -> NameParts:
+    """The parts of a (tidied) name: its title, first name and surname."""
+    words = neutralise(name).split(" ") if neutralise(name) else []
+    title: list[str] = []
+    while words[:1] and words[0].lower() in TITLES and len(words) > 1:
+        title.append(words.pop(0))
+    full = " ".join(words)
+    named = [w for w in words if w.lower() not in SUFFIXES] or words
+    if not named:
+        return NameParts(" ".join(title), "", "", full)
+    if named[0].lower() in PARTICLES:
+        return NameParts(" ".join(title), "", full, full)  # "van der Berg": a surname alone
+    if len(named) == 1:
+        # "Dr. Chen" is a surname; "Pat" alone is what the person is called
+        return NameParts(" ".join(title), "" if title else named[0], named[0] if title else "", full)
+    start = next((i for i in range(1, len(named)) if named[i].lower() in PARTICLES), len(named) - 1)
+    return NameParts(" ".join(title), named[0], " ".join(named[start:]), full)
+
+
+def salutation_options(question: Question, name: str) -> tuple[Option, ...]:
+    """The question's salutation patterns filled in with ``name``; a pattern needing a part the name lacks
+    (a first name, for "Dr. Chen") is left out."""
+    if not name:
+        return ()
+    values = name_parts(name).values()
+    options = []
+    for option in question.options:
+        used = {n for _, n, _, _ in string.Formatter().parse(option.label) if n}
+        if all(values.get(n) for n in used):
+            options.append(Option(option.id, option.label.format(**values)[:MAX_OPTION_LABEL]))
+    return tuple(options)
+
+
 def options_for(question: Question, answers: dict[str, Any] | None) -> tuple[Option, ...]:
     """The options a choice question offers, given the answers so far."""
+    answers = answers or {}
     if question.options_from == "time_zones":
-        country = (answers or {}).get("country")
+        country = answers.get("country")
         return tuple(Option(z, zone_label(z)) for z in country_zone_choices(country or ""))
+    if question.options_from == "languages":
+        # the country's own language first, so that Enter (or 1, or the first button) keeps it
+        spoken = country_languages(answers.get("country") or "")
+        usual = next((o for code in spoken if (o := question.option(code)) is not None), None)
+        return (usual, *(o for o in question.options if o != usual)) if usual else question.options
+    if question.options_from == "salutations":
+        name = answers.get("contact_name")
+        return salutation_options(question, name if isinstance(name, str) else "")
     return question.options
 
 
@@ -165,8 +287,55 @@ def _choice(question: Question, raw: str, ctx: Context) -> Parsed:
     options = options_for(question, ctx.answers)
     if question.options_from == "time_zones":
         return _time_zone(options, raw)
+    if question.options_from == "languages":
+        return _language(options, raw)
+    if question.options_from == "salutations":
+        name = (ctx.answers or {}).get("contact_name")
+        return _salutation(options, raw, name if isinstance(name, str) else "")
     option = _pick(options, raw)
     return Parsed(option.id, option.label)
+
+
+def _language(options: tuple[Option, ...], raw: str) -> Parsed:
+    """A language by its number, code or name, in English or in itself ("German", "Deutsch", "de")."""
+    if not raw and options:
+        return Parsed(options[0].id, options[0].label)  # Enter keeps the first: the country's language
+    wanted = raw.casefold()
+    for option in options:
+        names = [option.id] + [n.strip().casefold() for n in re.split(r"[()]", option.label) if n.strip()]
+        if wanted in names or any(n.startswith(wanted) for n in names[2:]):
+            return Parsed(option.id, option.label)
+    option = _pick(options, raw)
+    return Parsed(option.id, option.label)
+
+
+def _salutation(options: tuple[Option, ...], raw: str, name: str) -> Parsed:
+    """One of the salutations offered, or the AM's own words ("Liebe Frau Chen"), stored as typed.
+
+    Shown back without the contact's name ("Dear Dr. …"): answers are shown in the summary that the
+    team channel sees, and the name is a personal detail kept out of it.
+    """
+    if not options and (not raw or raw.isdigit()):
+        raise AnswerError("Type how the emails should greet them, such as Dear Amy.")  # no name to offer any from
+    if raw.isdigit() or not raw or any(raw.casefold() in (o.id, o.label.casefold()) for o in options):
+        option = _pick(options, raw or "1")  # Enter keeps the first
+        return Parsed(option.id, _without_name(option.label, name))
+    # the email adds its own punctuation after the salutation (a comma in English, none in Japanese)
+    words = neutralise(raw).rstrip(",;:!.")
+    if not words:
+        raise AnswerError(f"Pick a number from 1 to {len(options)}, or type how the emails should greet them.")
+    if len(words) > MAX_SALUTATION_LENGTH:
+        raise AnswerError(f"That is {len(words)} characters; a greeting here is at most {MAX_SALUTATION_LENGTH}.")
+    return Parsed(words, _without_name(words, name))
+
+
+def _without_name(text: str, name: str) -> str:
+    """``text`` with each word of ``name`` (but its title) replaced by an ellipsis."""
+    parts = name_parts(name) if name else None
+    for word in sorted(set(parts.full.split(" ")) if parts else set(), key=len, reverse=True):
+        if len(word) > 1:
+            text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", "…", text, flags=re.IGNORECASE)
+    return re.sub(r"…(\s*…)+", "…", text)
 
 
 def _time_zone(options: tuple[Option, ...], raw: str) -> Parsed:
@@ -238,7 +407,8 @@ def _multi_choice(question: Question, raw: str, ctx: Context) -> Parsed:
 
 
 def _text(question: Question, raw: str, ctx: Context) -> Parsed:
-    text = neutralise(raw, keep_newlines=True)
+    # a contact's name is what each email greets: "dr. amy chen" is stored (and shown back) as Dr. Amy Chen
+    text = tidy_name(raw) if question.role == "contact_name" else neutralise(raw, keep_newlines=True)
     if not text:
         raise AnswerError("Type an answer" + (", or skip." if question.skippable else "."))
     if len(text) > question.max_length:

@@ -23,6 +23,7 @@ from bot.command_words import Command
 from bot.interview_turns import Turns, refused_answer
 from bot.lifecycle import Lifecycle
 from bot.notify import Action
+from bot.playbook import NOT_YET_SENT
 from bot.previews import preview_folder, write_previews
 from bot.privacy import Privacy
 from bot.replies import (
@@ -40,11 +41,13 @@ from bot.replies import (
     TouchList,
     TouchRow,
 )
-from bot.reports import build_report, render_report_text
+from bot.reports import Asked, Lessons, build_report, read_report_words, render_report_text, write_report_file
 from prompts import Question
-from storage.records import CHANNEL, Channel, Departure, Item, ItemState, SaveOutcome, Source, Status, Touch
+from storage.records import CHANNEL, OPEN, Channel, Departure, Item, ItemState, SaveOutcome, Source, Status, Touch
 
 SNOOZE = timedelta(days=7)
+# Where the console's /report writes its chart and exports, under the data folder.
+REPORTS_FOLDER = "reports"
 NOT_APPLICABLE_WORDS = frozenset({"n/a", "na", "moot", "irrelevant"})
 # Short names a person types for an open item (its label from prompts/ works too).
 ITEM_WORDS: dict[str, Item] = {
@@ -93,7 +96,11 @@ class Commands:
         spec = SPECS.get(command.name)
         if spec is None or (spec.console_only and self.transport is not Transport.CONSOLE):
             return Result().say("unknown_command", command=command.name, help=CommandRef("help"))
-        return self.guarded(lambda: spec.run(self, actor, command.argument))
+        result = self.guarded(lambda: spec.run(self, actor, command.argument))
+        if result.warned and command.as_client:
+            result.say("meant_client", client=command.as_client,
+                       start=CommandRef("departure", f"start {command.as_client}"))  # fmt: skip
+        return result
 
     @staticmethod
     def guarded(act: Callable[[], Result]) -> Result:
@@ -194,9 +201,40 @@ class Commands:
             result.say("not_allowed", client=record["client"])
         return result
 
-    def report(self, actor: str, _: str) -> Result:
-        text = render_report_text(build_report(self.departures), self.core.prompts)
-        return Result([Preformatted(self.messages.render("report_title"), text)])
+    # -- the report ---------------------------------------------------------------------------
+    def report(self, actor: str, argument: str) -> Result:
+        """``/report``, ``/report last quarter``, ``/report 2027 csv``: the lessons of a period, with a chart."""
+        return self.report_result(self.lessons(actor, self.report_asked(argument)))
+
+    def report_asked(self, argument: str) -> Asked:
+        """The period and format ``argument`` names; a Refusal names the words that name no period, with an example."""
+        return read_report_words(argument, self.departures.today())
+
+    def lessons(self, actor: str, asked: Asked) -> Lessons:
+        """The report asked for. In Slack the listener uploads the chart and export of these same figures."""
+        access = self.departures.access
+        # An export names a client only to whom may see the departure (as Access.may_see): the console's
+        # user holds the data file anyway.
+        named = None if self.transport is Transport.CONSOLE or access.is_admin(actor) else (
+            lambda row: row.am == actor)  # fmt: skip
+        return Lessons(asked, build_report(self.departures, asked.period), named)
+
+    def report_result(self, lessons: Lessons) -> Result:
+        """The text; in the console the chart (and a CSV or JSON asked for) is written under the data folder."""
+        text = render_report_text(lessons.report, self.core.prompts)
+        result = Result([Preformatted(self.messages.render("report_title"), text)])
+        export_name, export = lessons.export_name, lessons.export()
+        kind = lessons.asked.format.value.upper()
+        if self.transport is not Transport.CONSOLE:
+            if export is None:
+                return result.say("report_chart_in_dm")
+            return result.say("report_export_in_dm", format=kind)
+        folder = self.core.settings.db_path.parent / REPORTS_FOLDER
+        chart = write_report_file(folder, lessons.chart_name, lessons.chart(self.messages))
+        result.say("report_chart_saved", path=str(chart))
+        if export_name is not None and export is not None:
+            result.say("report_export_saved", format=kind, path=str(write_report_file(folder, export_name, export)))
+        return result
 
     def preview(self, actor: str, client: str) -> Result:
         """The client's next emails, written as HTML files to open in a browser before they go."""
@@ -206,6 +244,10 @@ class Commands:
         written = write_previews(self.core.store, self.core.dispatcher.drafts, record, folder)
         if not written:
             return Result().say("preview_none", client=record["client"])
+        if self.transport is Transport.SLACK:
+            # the files are on the bot's machine: in Slack they come to the person's DM
+            result = Result(files=[p.html for p in written])
+            return result.say("preview_in_dm", client=record["client"], count=len(written))
         result = Result().say("preview_written", client=record["client"], count=len(written), folder=str(folder))
         for preview in written:
             result.say("preview_file", path=str(preview.html), subject=preview.subject,
@@ -231,8 +273,12 @@ class Commands:
             to = render("to_person", person=touch["recipient"])
         payload = touch["payload"]
         detail = payload.get("holiday") or (render(f"item_{payload['what']}") if "what" in payload else "")
-        if "number" in payload:
-            detail = f"{detail} #{payload['number']}".strip()
+        if payload.get("lapse"):
+            detail = render("touch_lapse")
+        elif payload.get("escalated"):
+            detail = render("touch_escalation", item=detail)
+        elif "number" in payload:
+            detail = f"{detail} {payload['number']}/{payload.get('of', payload['number'])}".strip()
         what = render(f"kind_{touch['kind']}", detail=detail).strip()
         return TouchRow(local, touch["zone"], what, to, render(f"touch_{touch['status']}"), touch.get("reason", ""))
 
@@ -347,7 +393,10 @@ class Commands:
         """Asks first: erasing cannot be undone."""
         record = self.departures.named(client)
         self.departures.access.require(record, actor)
-        question = Say("confirm_forget", {"client": record["client"]})
+        planned = self.core.store.find_touches(departure_id=record["id"], statuses=NOT_YET_SENT)
+        emails = sum(t["channel"] is Channel.EMAIL for t in planned)
+        closing = self.messages.render("forget_closes") if record["status"] in OPEN else ""
+        question = Say("confirm_forget", {"client": record["client"], "emails": emails, "closing": closing})
         return Result([Confirm(Confirmation.FORGET, record["id"], question)])
 
     def confirmed(self, actor: str, what: Confirmation, departure_id: int, yes: bool) -> Result:
@@ -422,7 +471,7 @@ SPECS: dict[str, Spec] = {
         Spec("done", "<client> <item> [n/a]", Commands.done),
         Spec("snooze", "<client> <item> [until <date>]", Commands.snooze),
         Spec("forget", "<client>", Commands.forget),
-        Spec("report", "", Commands.report),
+        Spec("report", "[period] [csv | json]", Commands.report),
         Spec("touches", "<client>", Commands.touches),
         Spec("preview", "<client>", Commands.preview),
         Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 # Words after /departure that are commands rather than a client's name.
 SUBCOMMANDS = frozenset(
     {"help", "list", "report", "status", "optout", "forget", "wonback", "retained", "departed",
-     "edit", "resume", "start", "paid", "signed", "touches"}
+     "edit", "resume", "start", "paid", "signed", "touches", "preview", "done", "snooze", "leaving"}
 )  # fmt: skip
+
+
+# Subcommands that take nothing after them: with more words, the whole is a client's name ("Help Scout").
+WITHOUT_ARGUMENT = frozenset({"help", "list"})
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
     argument: str = ""
+    # What follows /departure read as a client's name, when its first word is a subcommand ("Optout Oy"):
+    # a refusal then says how to start that client instead.
+    as_client: str = ""
 
 
 def parse_departure(text: str) -> Command:
@@ -27,8 +34,9 @@ def parse_departure(text: str) -> Command:
     word, _, rest = text.partition(" ")
     if not text:
         return Command("help")
-    if word.lower() in SUBCOMMANDS:
-        return Command(word.lower(), rest.strip())
+    name = word.lower()
+    if name in SUBCOMMANDS and not (name in WITHOUT_ARGUMENT and rest.strip()):
+        return Command(name, rest.strip(), as_client=text if rest.strip() and name != "start" else "")
     return Command("start", text)
 
 

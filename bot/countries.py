@@ -229,3 +229,18 @@ def zone_country(zone: str) -> str | None:
         if zone in zones:
             return code
     return None
+
+
+@cache
+def country_languages(code: str) -> tuple[str, ...]:
+    """The languages most people of a country read (ISO 639-1 codes), the most spoken first, from CLDR
+    (through Babel): DE -> de; CH -> de, gsw, fr, it; IN -> hi, en. Empty for an unknown country.
+
+    The interview offers the first of these that the emails are written in as the client's language.
+    """
+    from babel.languages import get_official_languages  # on first use: nothing else here needs Babel
+
+    try:
+        return tuple(get_official_languages(code.upper(), de_facto=True)) if code else ()
+    except (KeyError, ValueError):
+        return ()

@@ -36,7 +36,7 @@ from storage.records import (
 AUTOMATIC = frozenset({Status.INTERVIEWING, Status.SAVING, Status.LEAVING})
 SAVE_ATTEMPT = ("yes", "maybe")
 # Roles whose answers identify a person: left out of team summaries, erased by forget.
-PERSONAL_ROLES = ("contact_name", "contact_email", "topics")
+PERSONAL_ROLES = ("contact_name", "salutation", "contact_email", "topics")
 # How long an event id (Slack's retries, a CRM's repeats) is remembered.
 EVENT_MEMORY = timedelta(days=7)
 
@@ -158,8 +158,9 @@ class Departures:
         A name that matches no client exactly may be spelled another way
         ("mueller" for "Müller", see ``client_key_variants``) or be the start
         of one ("acme" for "Acme Corp"), as long as it points at a single
-        client. ``exact`` tries the name's own key only: starting a departure
-        uses it, so "Mueller" and "Müller" stay two clients there, as before.
+        client. ``exact`` tries the name's own key only. Starting a departure
+        offers an open one under another spelling, but never one that only
+        starts with the name.
         """
         key = client_key(client)
         if not key:
@@ -255,6 +256,12 @@ class Departures:
         """Record a new departure, or return the open one for the same client."""
         name = parse_client_name(client)
         existing = self.find(name, open_only=True, exact=True)
+        if existing is None:
+            # "Mueller GmbH" while "Müller GmbH" is open is the same client, spelled another way: offer that one
+            try:
+                existing = self.find(name, open_only=True)
+            except Refusal:
+                existing = None  # it could be either of two clients: a new departure, under the name as typed
         if existing is not None:
             return Started(existing, created=False)
         now = self.now()

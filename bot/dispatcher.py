@@ -26,7 +26,7 @@ from bot.approvals import Approvals
 from bot.clock import Clock, ManualClock, iso, parse_iso
 from bot.departures import Departures
 from bot.drafts import Drafts
-from bot.holds import LIFTS, Hold, Holds
+from bot.holds import LIFTS, Holds
 from bot.lifecycle import Lifecycle
 from bot.mailer import Composer, Sender
 from bot.notices import Notices
@@ -160,11 +160,8 @@ class Dispatcher:
             why = self.holds.say(hold)
             again = touch.get("deferred") == why  # held for this already: the AM knows
             held = self.ledger.hold(touch, why)
-            if held.outcome is Outcome.HELD and again:
-                return None
-            if held.outcome is Outcome.HELD and hold == Hold.PAYMENT_OVERDUE and record is not None:
-                await self.courier.tell(self.notices.held_unpaid(touch, record))
-            return held
+            # the AM is not told of each held email: the payment's own nudges say that emails wait for it
+            return None if held.outcome is Outcome.HELD and again else held
         if hold is not None:
             return self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
         if touch["channel"] == Channel.EMAIL:

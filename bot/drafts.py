@@ -1,12 +1,18 @@
-"""Drafts: a departure's email composed from its answers, to send, to show the AM, or to send by hand."""
+"""Drafts: a departure's email composed from its answers, to send, to show the AM, or to send by hand.
+
+``Drafts.compose`` is the one way to an email: the dispatcher sends what it returns, the AM approves
+it as a draft, and previews (bot/previews.py) write it to files; nothing is sent by composing.
+"""
 
 from __future__ import annotations
 
 from email.message import Message
+from typing import Any, cast
 
+from bot.clock import parse_iso
 from bot.departures import Departures
 from bot.mailer import Composer, Envelope
-from storage.records import Departure, TouchKind
+from storage.records import Departure, TouchKind, TouchPayload
 
 # Where a win-back draft is addressed when the client gave no contact email: the AM fills it in.
 NO_ADDRESS = "client@invalid"
@@ -18,18 +24,46 @@ class Drafts:
         self.composer = composer
 
     def compose(self, touch: Envelope, record: Departure, override: tuple[str, str] | None = None) -> Message:
-        """``override``: the subject and text the AM wrote over the draft."""
-        values = {
+        """The email ``touch`` is, for ``record``'s client, as it would go now; sent nowhere.
+
+        ``override``: the subject and text the AM wrote over the draft.
+        """
+        return self.composer.compose(touch, record, self.values(record, touch), override)
+
+    def values(self, record: Departure, touch: Envelope | None = None) -> dict[str, str]:
+        """What an email says of the departure, as plain text (see ``Composer.compose``)."""
+
+        def answer(role: str) -> Any:
+            return self.departures.answer_value(record, role)
+
+        # the departure's end, as the playbook counts check-ins from it: support's end, else the day it was recorded
+        ended = answer("support_end") or parse_iso(record["created_at"]).astimezone(self.departures.zone).date()
+        payment = answer("final_payment")
+        amount, currency = (payment.get("amount"), payment.get("currency")) if isinstance(payment, dict) else ("", "")
+        return {
             "client": record["client"],
-            "contact_name": self.departures.answer_value(record, "contact_name") or "",
-            "topics": self.departures.answer_value(record, "topics") or "",
-            "holiday": touch["payload"].get("holiday", ""),
+            "contact_name": answer("contact_name") or "",
+            "salutation": answer("salutation") or "",
+            "topics": answer("topics") or "",
+            "holiday": touch["payload"].get("holiday", "") if touch is not None else "",
+            "language": answer("language") or "",
+            "country": answer("country") or "",
+            "ended": str(ended),
+            "final_payment": str(amount or ""),
+            "final_payment_currency": str(currency or ""),
+            "paid_at": record.get("paid_at") or "",
         }
-        return self.composer.compose(touch, record, values, override)
 
     def win_back(self, record: Departure) -> Message:
         """A win-back email for the AM to send from their own mailbox (replies reach them directly)."""
-        email = self.departures.answer_value(record, "contact_email") or NO_ADDRESS
-        envelope: Envelope = {"key": f"{record['id']}:win_back_draft", "departure_id": record["id"],
-                              "kind": TouchKind.WIN_BACK, "recipient": email, "payload": {}}  # fmt: skip
-        return self.compose(envelope, record)
+        return self.compose(self.envelope(record, TouchKind.WIN_BACK), record)
+
+    def envelope(self, record: Departure, kind: TouchKind, name: str = "", recipient: str | None = None) -> Envelope:
+        """A touch of ``kind`` for ``record`` that no plan holds (a win-back draft, a sample to look at), to
+        compose like a planned one; ``name`` as a planned touch's key has it: "+30d", "christmas:2027"."""
+        to = recipient or self.departures.answer_value(record, "contact_email") or NO_ADDRESS
+        # a win-back draft is never planned: its key is its own, {id}:win_back_draft
+        key = f"{record['id']}:win_back_draft" if kind is TouchKind.WIN_BACK else f"{record['id']}:{kind}:{name}"
+        holiday = {"holiday_id": name.partition(":")[0]} if kind is TouchKind.GREETING else {}
+        payload = cast(TouchPayload, holiday)  # holiday_id beside holiday, as the playbook plans it
+        return {"key": key, "departure_id": record["id"], "kind": kind, "recipient": to, "payload": payload}

@@ -78,7 +78,8 @@ class Turns:
         shown = actor is None or self.departures.may_see(record, actor)
         sections = self.departures.summary(record, include_personal=personal) if shown else []
         return Summary(record["id"], record["client"], record["status"], record["am"], record["created_at"][:10],
-                       self.departures.progress(record), record["opted_out"], tuple(sections))  # fmt: skip
+                       self.departures.progress(record), record["opted_out"], tuple(sections),
+                       record.get("save_outcome"))  # fmt: skip
 
     def greet(self, actor: str) -> Result:
         """Where a person left off: the interview they were in the middle of, if any."""
@@ -217,6 +218,10 @@ class Turns:
         if paused:
             return result.say("paused_unconfirmed", client=record["client"],
                               resume=CommandRef("resume", record["client"]))  # fmt: skip
+        if finished and outcomes and all(o.previous is not None for o in outcomes):
+            # a change to a finished interview: the AM sees the summary again; the team heard it already
+            result.parts.append(self.summary(record, actor))
+            return result
         if finished:
             self._finish(actor, record, result)
             return result

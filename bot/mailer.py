@@ -1,35 +1,57 @@
 """Emails to former clients: composed with email.message and Jinja2, sent by SMTP or to the outbox.
 
-Templates live in prompts/email (a company's own in SENDOFF_PROMPTS/email):
-``<kind>.txt.j2`` and ``<kind>.html.j2``, values autoescaped in HTML, and
-the subjects in ``subjects.toml``. They are rendered through the prompts'
-own template environment, so a company's template is found the same way as
-its report. Header values are stripped of CR/LF.
+Each email is written in the client's language (the interview's "language" answer), by their account
+manager: from "Ana Ruiz at Northwind <MAIL_FROM>", replies to the AM, signed by the AM. The words live
+in prompts/email (a company's own in SENDOFF_PROMPTS/email): ``<kind>.txt.j2`` is the body of each kind
+of email in English, ``<language>/<kind>.txt.j2`` in another language (English where that is missing);
+``layout.txt.j2`` and ``layout.html.j2`` put the salutation, the body, the signature and the footer
+around it, as plain text and as one responsive HTML page (values autoescaped); ``[<language>/]words.toml``
+and ``subjects.toml`` hold the short texts (prompts.EmailWords). Dates and amounts are written the way
+the client's language (and country) writes them, by Babel. Header values are stripped of CR/LF.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tomllib
+import string
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, cast
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
+from babel import localedata
+from babel.dates import format_date, format_skeleton
+from babel.numbers import format_currency
 
-from bot.answers import neutralise
-from bot.clock import Clock
+from bot.answers import NameParts, name_parts, neutralise
+from bot.clock import Clock, parse_iso
 from bot.settings import Settings
 from bot.unsubscribe import unsubscribe_link
-from prompts import DEFAULTS, Messages, Prompts
+from prompts import DEFAULTS, EMAIL_LANGUAGE, EMAIL_PLACEHOLDERS, EMAIL_VALUES, Messages, Prompts
 from storage.records import NewDeparture, TouchKind, TouchPayload
 
-DEFAULT_FROM = "sendoff <sendoff@localhost>"
+# Where an email goes from when neither MAIL_FROM nor the AM's address is known: the reserved .invalid
+# domain (RFC 2606), so that nothing is ever sent from an address that looks real and is not.
+UNDELIVERABLE_DOMAIN = "sendoff.invalid"
+# Text and HTML go quoted-printable, never base64: readable in the raw message, and not what spam filters
+# hold against a text part that needs no encoding.
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP
+# A line that ends the letter in a draft the AM edited: the footer after it is added again.
+FOOTER_LINE = re.compile(r"^-- ?$", re.MULTILINE)
+PREHEADER_LENGTH = 110
 
 
 class Envelope(TypedDict):
@@ -63,63 +85,243 @@ def _header(text: str) -> str:
     return neutralise(text).replace("\r", " ").replace("\n", " ")[:200]
 
 
+@dataclass(frozen=True)
+class Author:
+    """The account manager who writes to the client: the departure's own, else the console's (settings)."""
+
+    name: str  # "" when not known
+    email: str  # "" when not known
+
+
 class Composer:
     def __init__(self, settings: Settings, clock: Clock, prompts: Prompts) -> None:
+        self.settings = settings
         self.prompts = prompts
-        subjects = DEFAULTS / "email" / "subjects.toml"
-        own = settings.prompts_dir / "email" / "subjects.toml" if settings.prompts_dir else None
-        self.subjects: dict[str, str] = tomllib.loads(subjects.read_text())
-        if own is not None and own.is_file():
-            self.subjects.update(tomllib.loads(own.read_text()))
-        self.sender = settings.mail_from or DEFAULT_FROM
+        self.words = prompts.email
         self.clock = clock
+        self.zone = ZoneInfo(settings.timezone)
+        self.company = settings.company or ""
+        self.mail_from = parseaddr(_header(settings.mail_from)) if settings.mail_from else ("", "")
+        question = prompts.script.by_role("salutation")
+        # the styles a salutation answer may name; anything else it holds is the AM's own words
+        self.styles = frozenset(o.id for o in question.options) if question is not None else frozenset()
+        folders = [DEFAULTS / "email"] + ([settings.prompts_dir / "email"] if settings.prompts_dir else [])
+        self.languages = self.words.languages | {d.name for f in folders if f.is_dir() for d in f.iterdir()
+                                                 if d.is_dir()}  # fmt: skip
         # the signed link exists only where the bot serves HTTP at a public address
         secret = settings.link_secret
         self.link = (settings.public_url, secret) if settings.public_url and secret else None
 
+    # -- who writes ------------------------------------------------------------------------
+    def author(self, record: NewDeparture) -> Author:
+        """The departure's AM (from Slack or the CRM) where it names them, else the console's AM."""
+        name = _header(str(record.get("am_name") or self.settings.am_name or ""))
+        email = _header(str(record.get("am_email") or self.settings.am_email or ""))
+        return Author(name, email)
+
+    def sender(self, author: Author, language: str = EMAIL_LANGUAGE) -> tuple[str, str]:
+        """The From line's name and address: "Ana Ruiz at Northwind" at MAIL_FROM, else at the AM's own
+        address, else at an address that cannot be delivered (never one that merely looks real)."""
+        address = self.mail_from[1] or author.email or _undeliverable(author.name or self.company)
+        if author.name and self.company:
+            name = self._word(language, "from_name", am=author.name, company=self.company)
+        else:
+            name = author.name or self.company or self.mail_from[0]
+        return _header(name), address
+
+    # -- composing -------------------------------------------------------------------------
     def compose(self, touch: Envelope, record: NewDeparture, values: dict[str, str],
                 override: tuple[str, str] | None = None) -> Message:  # fmt: skip
-        """``values``: client, contact_name, topics, holiday: plain text, escaped by the HTML template.
+        """``values``: what the email says of the departure, as plain text (bot.drafts): client,
+        contact_name, salutation (a style or the AM's own words), topics, holiday, language, country,
+        ended (ISO date), final_payment and final_payment_currency, paid_at (ISO).
 
-        ``override``: the subject and text the AM wrote over the draft; the HTML part is made from that text.
+        ``override``: the subject and text the AM wrote over the draft; it is sent as written, in the layout.
         Built with email.mime (headers are encoded once, when sent): four times faster than
         Message, whose every header is parsed as it is set, and the dispatcher composes each email.
         """
         departure_id = touch["departure_id"]
         if departure_id is None:
             raise ValueError(f"{touch['key']}: an email to a client belongs to a departure")
-        sender_name, sender_address = _split(self.sender)
-        unsubscribe = sender_address
+        language = values.get("language") or EMAIL_LANGUAGE
+        language = language if language in self.languages else EMAIL_LANGUAGE
+        author = self.author(record)
+        from_name, address = self.sender(author, language)
+        context = self._context(touch, values, language, author)
+        subject = override[0] if override else self._subject(touch["kind"], context, language)
         link = unsubscribe_link(*self.link, departure_id) if self.link else ""
-        context: dict[str, str] = {**values, "sender": sender_name or sender_address, "unsubscribe": unsubscribe,
-                                   "unsubscribe_url": link}  # fmt: skip
+        if override is not None:
+            # the AM's own letter, salutation and signature included; the footer is ours, and goes in once
+            text = FOOTER_LINE.split(override[1].replace("\r\n", "\n"), maxsplit=1)[0]
+            context.update(text=text, salutation_line="", closing="", signature=[])
+            body = self.prompts.render_template("email/edited.txt.j2", **context)
+        else:
+            body = self.prompts.render_template(self._template(touch["kind"], language), **context)
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+        stop_url = link or f"mailto:{address}?subject=unsubscribe%20{departure_id}"
+        footer_stop = (self._word(language, "footer.stop_with_link", url=link) if link else
+                       self._word(language, "footer.stop", address=address))  # fmt: skip
+        footer_why = (self._word(language, "footer.why", company=self.company) if self.company else
+                      self._word(language, "footer.why_no_company"))  # fmt: skip
+        context.update(subject=subject, paragraphs=paragraphs, unsubscribe=address, unsubscribe_url=link,
+                       stop_url=stop_url, stop_label=self._word(language, "footer.stop_link"), footer_why=footer_why,
+                       footer_stop=footer_stop, preheader=_clip(paragraphs[0] if paragraphs else subject))  # fmt: skip
+
         message = MIMEMultipart("alternative")
-        subject = self.subjects[touch["kind"]].format(client=values.get("client", ""),
-                                                      holiday=values.get("holiday", ""))  # fmt: skip
-        # typeshed allows only str here, but a Header is what encodes a non-ASCII subject (once, when sent)
-        message["Subject"] = Header(_header(override[0] if override else subject), "utf-8")  # type: ignore[assignment]
-        message["From"] = _address(self.sender)
+        subject = _header(subject)
+        # typeshed allows only str here, but a Header is what encodes a non-ASCII subject (once, when sent);
+        # an ASCII one goes as it is, readable in the raw message
+        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
+        message["From"] = formataddr((from_name, address), "utf-8")
         message["To"] = formataddr((_header(values.get("contact_name") or ""), _header(touch["recipient"])), "utf-8")
-        message["Reply-To"] = _address(record.get("am_email") or self.sender)
+        message["Reply-To"] = formataddr((author.name, author.email) if author.email else (from_name, address),
+                                         "utf-8")  # fmt: skip
         # The moment it goes out by the bot's clock: the console's /advance shows when it would have gone.
         message["Date"] = format_datetime(self.clock.now())
-        message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or "localhost")
-        mailto = f"<mailto:{unsubscribe}?subject=unsubscribe%20{departure_id}>"
+        domain = address.rpartition("@")[2] or UNDELIVERABLE_DOMAIN
+        message["Message-ID"] = make_msgid(domain=domain)
+        message["Content-Language"] = language
+        # RFC 2919: which list this is, beside how to leave it; filters trust mail that names both
+        list_name = (self._word(language, "list_name", company=self.company) if self.company else
+                     self._word(language, "list_name_no_company"))  # fmt: skip
+        message["List-Id"] = formataddr((_header(list_name), f"clients.{_label(domain)}"), "utf-8")
+        mailto = f"<mailto:{address}?subject=unsubscribe%20{departure_id}>"
         message["List-Unsubscribe"] = f"<{link}>, {mailto}" if link else mailto
         if link:
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058: mail apps' own button
         message["X-Sendoff-Touch"] = touch["key"]
-        template: str = touch["kind"] if override is None else "edited"
-        if override is not None:
-            context["text"] = override[1]
         for extension, subtype in (("txt", "plain"), ("html", "html")):
-            body = self.prompts.render_template(f"email/{template}.{extension}.j2", **context)
-            message.attach(MIMEText(body, subtype, "utf-8"))
+            rendered = self.prompts.render_template(f"email/layout.{extension}.j2", **context)
+            part = MIMENonMultipart("text", subtype)
+            # a template's if-lines leave blank lines behind: never more than one between paragraphs
+            part.set_payload(re.sub(r"\n[ \t]*(\n[ \t]*)+\n", "\n\n", rendered).strip() + "\n", UTF8_QP)
+            message.attach(part)
         return message
 
+    def _context(self, touch: Envelope, values: Mapping[str, str], language: str, author: Author) -> dict[str, Any]:
+        """Every value of EMAIL_VALUES (the layout's own are added by ``compose``), "" where there is none."""
+        locale = _locale(language, values.get("country") or "")
+        today = self.clock.now().astimezone(self.zone).date()
+        # the touch's name in its key: 12:check_in:+30d, 12:greeting:christmas:2026
+        name = touch["key"].split(":", 2)[2] if touch["key"].count(":") >= 2 else ""
+        payload = cast(Mapping[str, Any], touch["payload"])  # holiday_id: set by the playbook beside holiday
+        greeting = touch["kind"] is TouchKind.GREETING
+        holiday_id = str(payload.get("holiday_id") or (name.partition(":")[0] if greeting else ""))
+        last = name.rpartition(":")[2]
+        year = last if greeting and last.isdigit() else str(today.year)
+        contact = values.get("contact_name") or ""
+        parts = name_parts(contact) if contact else NameParts("", "", "", "")
+        holiday = (self.words.first(language, f"holidays.{holiday_id}") if holiday_id else None) or \
+            values.get("holiday") or str(payload.get("holiday") or "")  # fmt: skip
+        context: dict[str, Any] = dict.fromkeys(EMAIL_VALUES, "")
+        context.update(
+            client=values.get("client", ""), contact_name=contact, first_name=parts.first or parts.full,
+            topics=values.get("topics", ""), holiday=holiday, holiday_id=holiday_id, year=year,
+            check_in=name if touch["kind"] is TouchKind.CHECK_IN else "", company=self.company,
+            am_name=author.name, sender=author.name or self.company, language=language,
+            logo_url=self.settings.logo_url or "",
+        )  # fmt: skip
+        ended = _day(values.get("ended"))
+        if ended is not None:
+            context["ended_on"] = format_date(ended, "long", locale=locale)
+            context["ended_month"] = format_skeleton("yMMMM", ended, locale=locale)
+            # only a month before this one: "our work ended in December 2026" reads oddly in that December
+            if (ended.year, ended.month) < (today.year, today.month):
+                context["since_month"] = context["ended_month"]
+        amount = _amount(values.get("final_payment"))
+        if values.get("paid_at") and amount:
+            paid = parse_iso(values["paid_at"]).astimezone(self.zone).date()
+            currency = values.get("final_payment_currency") or self.settings.currency
+            context["final_payment"] = format_currency(amount, currency, locale=locale)
+            context["paid_on"] = format_date(paid, "long", locale=locale)
+        salutation = self._salutation(values.get("salutation") or "", parts, language)
+        context["salutation_line"] = self._word(language, "salutation.line", salutation=salutation)
+        context["closing"] = self.words.first(language, f"closing.{touch['kind']}", "closing.default") or ""
+        if author.name:
+            context["signature"] = [author.name, self.company] if self.company else [author.name]
+        elif self.company:
+            context["signature"] = [self._word(language, "signature.team", company=self.company)]
+        else:
+            context["signature"] = [self._word(language, "signature.team_no_company")]
+        return context
 
-def _address(text: str) -> str:
-    return formataddr(parseaddr(_header(text)), "utf-8")
+    def _salutation(self, chosen: str, parts: NameParts, language: str) -> str:
+        """The salutation in ``language``: the chosen style filled in with the contact's name, or the AM's own
+        words as they typed them; a style that needs a part the name lacks falls back to the formal one."""
+        if chosen and chosen not in self.styles:
+            return chosen  # their own words ("Liebe Frau Chen")
+        if not parts.full:
+            return self._word(language, "salutation.nobody")
+        names = parts.values()
+        for style in dict.fromkeys((chosen or "formal", "formal")):
+            pattern = self.words.first(language, f"salutation.{style}")
+            used = {n for _, n, _, _ in string.Formatter().parse(pattern or "") if n}
+            if pattern and all(names.get(n) for n in used):
+                return self._fill(pattern, **names)
+        return parts.full
+
+    def _subject(self, kind: TouchKind, context: Mapping[str, Any], language: str) -> str:
+        """The subject for this kind in ``language``: the one for this check-in or holiday, else the kind's."""
+        sub = context["check_in"] or context["holiday_id"]
+        pattern = self.words.first(language, f"subject.{kind}.{sub}", f"subject.{kind}.default") or ""
+        names = name_parts(context["contact_name"]).values()
+        return self._fill(pattern, **names, client=context["client"], company=self.company, am=context["am_name"],
+                          holiday=context["holiday"], year=context["year"])  # fmt: skip
+
+    def _template(self, kind: TouchKind, language: str) -> str:
+        """The body template of ``kind`` in ``language``, else in English."""
+        names = [f"email/{language}/{kind}.txt.j2", f"email/{kind}.txt.j2"]
+        return self.prompts.templates.select_template(names).name or names[-1]
+
+    def _word(self, language: str, key: str, **values: str) -> str:
+        """A short text in ``language`` (else English) with its placeholders filled in; "" if there is none."""
+        return self._fill(self.words.first(language, key) or "", **values)
+
+    @staticmethod
+    def _fill(text: str, **values: str) -> str:
+        """``text`` with its placeholders filled in once (never read as a template); "" for those not given."""
+        return text.format(**{**dict.fromkeys(EMAIL_PLACEHOLDERS, ""), **values}) if text else ""
+
+
+def _undeliverable(name: str) -> str:
+    """An address built from a name in the .invalid domain: ana.ruiz@sendoff.invalid."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    local = re.sub(r"[^a-z0-9]+", ".", plain).strip(".")[:40].strip(".")
+    return f"{local or 'account.manager'}@{UNDELIVERABLE_DOMAIN}"
+
+
+def _label(domain: str) -> str:
+    """A domain as the List-Id's label may hold it: letters, digits, dots and hyphens."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", domain).strip(".-").lower() or UNDELIVERABLE_DOMAIN
+
+
+def _locale(language: str, country: str) -> str:
+    """Babel's locale for writing to a client: the language as their country writes it (en_GB: 24 December
+    2026; en_US: December 24, 2026), else the language alone, else English."""
+    for tag in (f"{language}_{country.upper()}", language):
+        if localedata.exists(tag):
+            return tag
+    return EMAIL_LANGUAGE
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _amount(value: str | None) -> Decimal | None:
+    """A positive amount, or None: a final payment of 0 is not worth a word."""
+    try:
+        amount = Decimal(value) if value else None
+    except InvalidOperation:
+        return None
+    return amount if amount is not None and amount > 0 else None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= PREHEADER_LENGTH else text[: PREHEADER_LENGTH - 1].rstrip() + "…"
 
 
 def plain_text(message: Message) -> str:
@@ -130,11 +332,6 @@ def plain_text(message: Message) -> str:
             if isinstance(payload, bytes):
                 return payload.decode(part.get_content_charset() or "utf-8")
     return ""
-
-
-def _split(address: str) -> tuple[str, str]:
-    name, _, rest = address.partition("<")
-    return (name.strip(), rest.rstrip(">").strip()) if rest else ("", address.strip())
 
 
 class Outbox:

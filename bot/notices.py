@@ -7,6 +7,7 @@ are ``Action``s, chosen here from the touch.
 
 from __future__ import annotations
 
+from datetime import date
 from email.message import Message
 
 from bot.departures import Departures
@@ -52,10 +53,6 @@ class Notices:
         text = self._email("notice_cut_off", touch, record)
         return Notice(am_or_channel(record), text, touch, record, (Action.SEND, Action.SKIP), draft)
 
-    def held_unpaid(self, touch: Touch, record: Departure) -> Notice:
-        return Notice(am_or_channel(record), self._email("notice_held_unpaid", touch, record), touch, record,
-                      (Action.PAID,))  # fmt: skip
-
     def draft_ready(self, touch: Touch, record: Departure, draft: Message, *, first: bool) -> Notice:
         """``first``: the first email of the departure; approving it may let the rest go by themselves."""
         text = self._email("notice_draft_first" if first else "notice_draft_always", touch, record)
@@ -99,9 +96,10 @@ class Notices:
         what = payload.get("what")
         if what is None:
             return self._say("nudge_other", client=client)
-        on = payload.get("on", "")
+        on = _day(payload.get("on", ""))
         if payload.get("escalated"):
-            return self._say("nudge_item_escalated", client=client, item=self._say(f"item_{what}"), on=on,
+            key = "nudge_item_escalated" if on else "nudge_item_escalated_undated"
+            return self._say(key, client=client, item=self._say(f"item_{what}"), on=on,
                              reminders=payload.get("number", 1) - 1)  # fmt: skip
         if payload.get("lapse"):
             return self._say("nudge_save_lapsed", client=client, on=on, revenue=self._revenue(record))
@@ -127,6 +125,14 @@ class Notices:
                  for q in map(script.question, HISTORY_QUESTIONS)
                  if q is not None and q.id in answers and not answers[q.id].get("skipped")]  # fmt: skip
         return self._say("nudge_history", facts="; ".join(facts)) if facts else ""
+
+
+def _day(iso_day: str) -> str:
+    """A date as people read it everywhere else in the bot: "Tue 15 Dec 2026"."""
+    try:
+        return f"{date.fromisoformat(iso_day):%a %d %b %Y}"
+    except ValueError:
+        return iso_day
 
 
 def team_actions(touch: Touch) -> tuple[Action, ...]:

@@ -68,12 +68,16 @@ TEAM_GRACE = timedelta(days=7)
 DATED_ITEMS = (Item.FINAL_PAYMENT_DUE, Item.DATA_RETURN, Item.SAVE_DEADLINE)
 # The end of support is not settled by anyone: one heads-up, this many days before.
 SUPPORT_END_NOTICE = timedelta(days=7)
+# A check-in by reason (the fiscal year) this close to a regular one is left out: one note, not two in a row.
+CHECK_IN_GAP = timedelta(days=21)
 # A save attempt given no deadline lapses as if it had this long from when it began.
 UNDATED_SAVE = timedelta(days=28)
 # Marks that end an item's nudges (a snooze only moves them).
 SETTLED_MARKS = frozenset({ItemState.DONE, ItemState.NOT_APPLICABLE})
 # Statuses in which the win-back nudge is planned: the client is gone, or going.
 LEFT = frozenset({Status.LEAVING, Status.DEPARTED})
+# Statuses in which the client stays: no email goes to them as to a former client.
+STAYING = frozenset({Status.RETAINED, Status.WON_BACK})
 # Statuses in which open items are nudged about: the client is not staying.
 NUDGED = frozenset({*OPEN, Status.DEPARTED})
 # Statuses in which an unsigned agreement still matters.
@@ -118,13 +122,16 @@ class Playbook:
         client_zone = zone_for(country, value("timezone"), self.team_zone)
         email = value("contact_email")
         cadence = self.cadence
-        if value("consent") is True and email and self.email_stop(record) is None:
-            for days in cadence.check_in_days:
-                touches.append(self._client(record, TouchKind.CHECK_IN, f"+{days}d", base + timedelta(days=days),
-                                            country, client_zone, email))  # fmt: skip
+        # a retained client is no former client: nothing is planned for them, and all of it comes back if
+        # they turn out to be leaving after all
+        if value("consent") is True and email and self.email_stop(record) is None and record["status"] not in STAYING:
+            regular = [base + timedelta(days=days) for days in cadence.check_in_days]
+            for days, day in zip(cadence.check_in_days, regular, strict=True):
+                touches.append(self._client(record, TouchKind.CHECK_IN, f"+{days}d", day, country, client_zone, email))
             for extra in cadence.check_ins_by_reason.get(value("reason") or "", ()):
-                touches.append(self._client(record, TouchKind.CHECK_IN, extra, self._extra_day(extra, base, country),
-                                            country, client_zone, email))  # fmt: skip
+                day = self._extra_day(extra, base, country)
+                if all(abs(day - other) >= CHECK_IN_GAP for other in regular):  # else the client hears twice in a row
+                    touches.append(self._client(record, TouchKind.CHECK_IN, extra, day, country, client_zone, email))
             if value("greetings") is True:
                 touches += self._greetings(record, base, country, client_zone, email)
         if record["status"] in LEFT:
@@ -241,7 +248,7 @@ class Playbook:
         went = sorted((t for t in existing if t["key"].startswith(prefix) and t["status"] not in UNCOUNTED
                        and t["key"][len(prefix):].isdigit()), key=lambda t: int(t["key"][len(prefix):]))  # fmt: skip
         owner = self._owner(record, item)
-        numbered: TouchPayload = {**payload, "what": item, "number": len(went) + 1, "of": nudging.most}
+        numbered: TouchPayload = {**payload, "what": item, "number": len(went) + 1, "of": self._most(item)}
         if not went:
             due = start
         else:
@@ -256,6 +263,14 @@ class Playbook:
             return [self._touch(record, kind, f"{name}:team", Channel.TEAM, CHANNEL, due, due + TEAM_GRACE,
                                 self.team_zone, {**numbered, "escalated": True})]  # fmt: skip
         return []
+
+    def _most(self, item: Item) -> int:
+        """How many nudges the owner gets about ``item``: a save attempt's lapse cuts its series short."""
+        nudging = self.cadence.nudging
+        if item is not Item.SAVE_DEADLINE:
+            return nudging.most
+        offsets = [sum(nudging.then[:n]) for n in range(nudging.most)]  # working days after the first
+        return sum(offset < nudging.save_lapse_after for offset in offsets)
 
     def _lapse(self, record: Departure) -> list[NewTouch]:
         """A save attempt with no outcome some working days after its deadline lapses: the dispatcher
@@ -347,6 +362,9 @@ class Playbook:
         follows = {t["key"] for t in desired}
         horizon = now + timedelta(days=self.cadence.greeting_horizon_days)
         no_longer = self.words.render("reason_no_longer_planned")
+        retained = self.words.render("hold_retained")
+        # why what no longer follows is cancelled; either reason lets it be planned again when it follows again
+        dropped = retained if record["status"] is Status.RETAINED else no_longer
         wanted: dict[str, NewTouch] = {}
         for fresh in desired:
             if parse_iso(fresh["latest_at"]) <= now:
@@ -364,7 +382,7 @@ class Playbook:
             for touch in existing:
                 key = touch["key"]
                 fresh_touch = wanted.get(key)
-                if touch["status"] == TouchStatus.CANCELLED and touch.get("reason") == no_longer:
+                if touch["status"] == TouchStatus.CANCELLED and touch.get("reason") in (no_longer, retained):
                     pass  # it follows from the answers again (or it is in reach again): planned afresh, if wanted
                 elif touch["status"] != TouchStatus.PENDING:
                     wanted.pop(key, None)  # sent, settled or awaiting approval: never planned again
@@ -372,7 +390,7 @@ class Playbook:
                     if stop is not None and touch["channel"] == Channel.EMAIL:
                         self._cancel(touch, stop, now)
                     elif key not in follows:
-                        self._cancel(touch, self.words.render("reason_no_longer_planned"), now)
+                        self._cancel(touch, dropped, now)
                     # else: still desired, its moment over: the dispatcher skips it, saying why
                 elif touch.get("deferred") and touch["channel"] != Channel.EMAIL:
                     wanted.pop(key)  # a nudge waiting for its person (working hours, vacation): keep the wait

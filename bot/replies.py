@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
 from bot.notify import Notice
 from prompts import Messages
-from storage.records import Status
+from storage.records import SaveOutcome, Status
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Summary:
     progress: str
     opted_out: bool
     sections: tuple[Section, ...]  # empty when the person may not see the details
+    save_outcome: SaveOutcome | None = None  # how its save attempt ended, if it had one that ended
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class Result:
     notices: list[Notice] = field(default_factory=list)  # for other people
     interview: int | None = None  # a departure whose question now waits for this person
     advance_to: datetime | None = None  # the console's clock is to move here
+    files: list[Path] = field(default_factory=list)  # written for this person: Slack uploads them to their DM
 
     @classmethod
     def refused(cls, refusal: Refusal) -> Result:

@@ -1,28 +1,166 @@
-"""Lessons from the departures: reasons, save rate, revenue, workload.
+"""Lessons from the departures: reasons, save rate, revenue, workload, over a period and against the one before.
 
-The figures are computed here; their words and layout are Jinja2 text
-templates of prompts/ (report.txt.j2, digest.txt.j2), which a company may
-replace in SENDOFF_PROMPTS.
+One computation, ``build_report``, serves every way the figures are seen:
+``sendoff report`` (text, CSV, JSON, a chart), ``/report`` in the console,
+``/departure report`` in Slack, App Home and the monthly digest. So the digest
+of a month and ``/report 2027-03`` always agree.
+
+Definitions (each is stated once in the report, by prompts/report.txt.j2):
+
+- A departure belongs to a period by the day it was recorded (``created_at``) in the team's zone.
+- A save attempt is a departure whose "fixable" answer is yes or maybe. Its outcome is
+  ``record["save_outcome"]`` (saved, leaving, lapsed) when recorded; before that, what the status
+  says once it is decided; while undecided it is under way. The save rate is saved ÷ save attempts
+  that ended. A client retained without a save attempt is counted apart, never as a saved one.
+- Revenue lost: the monthly revenue of departures now leaving or departed (a lapsed save attempt
+  leaves the client leaving). At stake: that of open, undecided departures (reported, interviewing,
+  saving).
+- A forgotten departure counts only in anonymous totals (departures, reasons, save attempts,
+  revenue lost): never at stake, never per account manager, never in days to decision (forget
+  closes it, which is no decision), and nothing personal of it is exported.
+- Days to decision: from the day the client told us (the ``notified_on`` answer, else the day
+  recorded) to the first status change out of the undecided statuses, from the history.
+- Won back: status changes to won back on a day of the period, whenever the client left.
+
+The words and layout are Jinja2 templates of prompts/ (report.txt.j2, digest.txt.j2 and the
+counted words of report_words.j2), which a company may replace in SENDOFF_PROMPTS.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from bot.answers import format_money
+from bot.charts import ChartData, render_png
+from bot.clock import parse_iso
+from bot.countries import country_names
 from bot.departures import SAVE_ATTEMPT, Departures
-from prompts import Prompts
+from bot.periods import ALL_TIME, Period, month, months_to, parse_period
+from bot.replies import CommandRef, Refusal
+from prompts import Messages, Prompts
 from storage.records import OPEN, STATUS_ORDER, AuditEvent, Departure, SaveOutcome, Status
 
-# Where a lost save shows: the departure left ``saving`` for another status, or departed.
-LOST_SAVE = frozenset({Status.DEPARTED, Status.LEAVING})
 # Revenue is lost once the client is leaving (by decision, or a save attempt that lapsed) or gone; it is at
 # stake while the departure is open and undecided.
-LOST = LOST_SAVE
+LOST = frozenset({Status.DEPARTED, Status.LEAVING})
 AT_STAKE = OPEN - LOST
+# The question whose answer dates the departure itself (the default interview's id; it has no role).
+NOTIFIED_QUESTION = "notified_on"
+# Where the text report shows months one by one, at most this many (the latest); exports have all.
+MONTHS_SHOWN = 24
+# Reasons drawn apart in the chart; the rest are drawn together as one.
+CHART_REASONS = 8
+# The digest's chart: the trend of this many months, up to the digest's month.
+TREND_MONTHS = 12
+
+
+class ReportFormat(StrEnum):
+    TEXT = "text"
+    CSV = "csv"
+    JSON = "json"
+
+
+Money = dict[str, Decimal]  # currency -> amount
+
+
+@dataclass(frozen=True)
+class Row:
+    """One departure, as the report reads it. Personal fields are empty for a forgotten one."""
+
+    id: int
+    recorded_on: date  # in the team's zone
+    status: Status
+    forgotten: bool
+    client: str
+    am: str
+    source: str
+    reason: str | None  # option id
+    reason_label: str | None
+    fixable: str | None
+    attempted: bool  # a save attempt: fixable yes or maybe
+    outcome: SaveOutcome | None  # of the save attempt; None while it is under way, or without one
+    revenue: tuple[Decimal, str] | None  # amount, currency
+    country: str | None  # ISO code
+    country_label: str | None
+    notified_on: date | None
+    decided_on: date | None
+    won_back_on: tuple[date, ...]  # the days it was won back
+
+    @property
+    def lost(self) -> bool:
+        return self.status in LOST
+
+    @property
+    def at_stake(self) -> bool:
+        return self.status in AT_STAKE and not self.forgotten
+
+    @property
+    def days_to_decision(self) -> int | None:
+        if self.decided_on is None or self.forgotten:
+            return None
+        return max(0, (self.decided_on - (self.notified_on or self.recorded_on)).days)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The headline figures of a set of departures."""
+
+    departures: int
+    open: int
+    save_attempts: int
+    saved: int
+    save_left: int  # the save attempt ended with the client still leaving
+    save_lapsed: int  # ended with no answer (bot.lifecycle.lapse_save)
+    save_under_way: int
+    retained_without_attempt: int
+    lost: Money
+    at_stake: Money
+    won_back: int
+    median_days: float | None  # to decision
+    decided: int  # departures with a decision, behind the median
+
+    @property
+    def save_ended(self) -> int:
+        return self.saved + self.save_left + self.save_lapsed
+
+    @property
+    def save_rate(self) -> float | None:
+        """Saved among the save attempts that ended; None while none has."""
+        return None if self.save_ended == 0 else self.saved / self.save_ended
+
+
+@dataclass(frozen=True)
+class Group:
+    """Departures sharing a reason, a country or a month."""
+
+    key: str | None
+    label: str | None
+    departures: int
+    share: float
+    save_ended: int
+    saved: int
+    lost: Money
+
+    @property
+    def save_rate(self) -> float | None:
+        return None if self.save_ended == 0 else self.saved / self.save_ended
+
+
+@dataclass(frozen=True)
+class MonthRow(Group):
+    by_reason: dict[str, int] = field(default_factory=dict)  # reason label -> departures
 
 
 @dataclass(frozen=True)
@@ -31,108 +169,359 @@ class Workload:
     departures: int
     open: int
     active_clients: int | None  # what the AM last said they handle
+    save_ended: int = 0
+    saved: int = 0
+    lost: Money = field(default_factory=dict)
+    at_stake: Money = field(default_factory=dict)
+
+    @property
+    def save_rate(self) -> float | None:
+        return None if self.save_ended == 0 else self.saved / self.save_ended
 
 
 @dataclass(frozen=True)
 class Report:
-    total: int
-    open: int
+    period: Period
+    previous_period: Period | None
+    figures: Figures
+    previous: Figures | None
+    rows: tuple[Row, ...]  # the departures recorded in the period, oldest first
+    monthly: tuple[MonthRow, ...]
+    by_reason: tuple[Group, ...]
+    by_country: tuple[Group, ...]
+    workload: tuple[Workload, ...]
     by_status: dict[Status, int]
-    reasons: list[tuple[str, int]]  # label, count; most frequent first
-    save_attempts: int
-    retained: int
-    rectifiable_lost: int  # a save was thought possible, and the client left anyway
-    revenue_at_stake: dict[str, Decimal] = field(default_factory=dict)  # open and undecided, per currency
-    revenue_lost: dict[str, Decimal] = field(default_factory=dict)  # leaving or departed, per currency
-    workload: list[Workload] = field(default_factory=list)
-    won_back: int = 0
-    save_lapsed: int = 0  # save attempts that ended with no outcome recorded (bot.lifecycle.lapse_save)
+    zone: str
+
+    # -- the names of the first reports, still read by App Home and tests ------------------------------
+    @property
+    def total(self) -> int:
+        return self.figures.departures
+
+    @property
+    def open(self) -> int:
+        return self.figures.open
+
+    @property
+    def reasons(self) -> list[tuple[str, int]]:
+        """Label and count of each answered reason, most frequent first."""
+        return [(g.label, g.departures) for g in self.by_reason if g.label is not None]
+
+    @property
+    def save_attempts(self) -> int:
+        return self.figures.save_attempts
+
+    @property
+    def retained(self) -> int:
+        """Saved by a save attempt (a client retained without one is ``retained_without_attempt``)."""
+        return self.figures.saved
+
+    @property
+    def rectifiable_lost(self) -> int:
+        return self.figures.save_left + self.figures.save_lapsed
+
+    @property
+    def save_lapsed(self) -> int:
+        return self.figures.save_lapsed
 
     @property
     def save_rate(self) -> float | None:
-        """Retained among the save attempts that have an outcome."""
-        decided = self.retained + self.rectifiable_lost
-        return None if decided == 0 else self.retained / decided
+        return self.figures.save_rate
+
+    @property
+    def revenue_at_stake(self) -> Money:
+        return self.figures.at_stake
+
+    @property
+    def revenue_lost(self) -> Money:
+        return self.figures.lost
+
+    @property
+    def won_back(self) -> int:
+        return self.figures.won_back
 
 
-def build_report(departures: Departures, records: list[Departure] | None = None) -> Report:
-    records = departures.all() if records is None else records
-    script = departures.prompts.script
-    reason_question = script.by_role("reason")
-    labels = {o.id: o.label for o in reason_question.options} if reason_question else {}
-    reasons: Counter[str] = Counter()
-    by_status: Counter[Status] = Counter()
-    at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
-    lost: defaultdict[str, Decimal] = defaultdict(Decimal)
-    per_am: dict[str, list[Departure]] = defaultdict(list)
-    save_attempts = retained = rectifiable_lost = 0
-    for record in records:
+# -- reading the departures ------------------------------------------------------------------------------
+
+
+class Reader:
+    """Turns stored departures into rows: each record's interview is read once."""
+
+    def __init__(self, departures: Departures) -> None:
+        self.departures = departures
+        self.interview = departures.interview
+        self.zone = departures.zone
+        script = departures.prompts.script
+        reason = script.by_role("reason")
+        self.reason_labels = {o.id: o.label for o in reason.options} if reason else {}
+        self.countries = country_names()
+
+    def local_day(self, moment: str) -> date:
+        return parse_iso(moment).astimezone(self.zone).date()
+
+    def row(self, record: Departure) -> Row:
+        state = self.departures.state(record)
+        value = self.interview.value_of
+        forgotten = bool(record.get("forgotten"))
         status = record["status"]
-        by_status[status] += 1
-        per_am[record["am"]].append(record)
-        reason = departures.answer_value(record, "reason")
-        if reason is not None:
-            reasons[labels.get(reason, reason)] += 1
-        attempted = departures.answer_value(record, "fixable") in SAVE_ATTEMPT
-        save_attempts += attempted
-        retained += status == Status.RETAINED
-        rectifiable_lost += attempted and status in LOST_SAVE and _save_over(record)
-        revenue = departures.answer_value(record, "revenue")
-        if revenue:
-            amount = Decimal(revenue["amount"])
-            if status in AT_STAKE:
-                at_stake[revenue["currency"]] += amount
-            elif status in LOST:
-                lost[revenue["currency"]] += amount
-    workload = []
-    for am, own in sorted(per_am.items()):
-        latest = max(own, key=lambda r: r["updated_at"])
-        active = departures.answer_value(latest, "workload")
-        workload.append(Workload(am, len(own), sum(r["status"] in OPEN for r in own), active))
-    return Report(
-        total=len(records),
-        open=sum(by_status[s] for s in OPEN),
-        by_status={s: by_status[s] for s in STATUS_ORDER if by_status[s]},
-        reasons=reasons.most_common(),
-        save_attempts=save_attempts,
-        retained=retained,
-        rectifiable_lost=rectifiable_lost,
-        revenue_at_stake=dict(at_stake),
-        revenue_lost=dict(lost),
-        workload=workload,
-        won_back=by_status[Status.WON_BACK],
-        save_lapsed=sum(r.get("save_outcome") is SaveOutcome.LAPSED for r in records),
+        reason = value(state, "reason")
+        fixable = value(state, "fixable")
+        attempted = fixable in SAVE_ATTEMPT
+        revenue = value(state, "revenue")
+        country = None if forgotten else value(state, "country")
+        notified = None if forgotten else state.values().get(NOTIFIED_QUESTION)
+        status_changes = [h for h in record["history"] if h["event"] == AuditEvent.STATUS]
+        return Row(
+            id=record["id"],
+            recorded_on=self.local_day(record["created_at"]),
+            status=status,
+            forgotten=forgotten,
+            client="" if forgotten else record["client"],
+            am="" if forgotten else record["am"],
+            source=str(record["source"]),
+            reason=str(reason) if reason is not None else None,
+            reason_label=self.reason_labels.get(reason, str(reason)) if reason is not None else None,
+            fixable=str(fixable) if fixable is not None else None,
+            attempted=attempted,
+            outcome=_outcome(record, status) if attempted else None,
+            revenue=(Decimal(revenue["amount"]), str(revenue["currency"])) if revenue else None,
+            country=str(country) if country else None,
+            country_label=self.countries.get(str(country), str(country)) if country else None,
+            notified_on=_day(notified),
+            decided_on=self._decided_on(status_changes),
+            won_back_on=tuple(self.local_day(h["at"]) for h in status_changes if h.get("to") == Status.WON_BACK),
+        )
+
+    def _decided_on(self, changes: list[Any]) -> date | None:
+        """The day of the first status change out of the undecided statuses."""
+        for change in changes:
+            before, after = change.get("from"), change.get("to")
+            if (before is None or before in AT_STAKE) and after is not None and after not in AT_STAKE:
+                return self.local_day(change["at"])
+        return None
+
+
+def _outcome(record: Departure, status: Status) -> SaveOutcome | None:
+    recorded = record.get("save_outcome")
+    if recorded is not None:
+        return recorded
+    # Records from before outcomes were kept, or a status set by hand straight from the interview.
+    if status is Status.RETAINED:
+        return SaveOutcome.SAVED
+    if status in LOST or status is Status.WON_BACK:
+        return SaveOutcome.LEAVING
+    return None
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+# -- the figures ------------------------------------------------------------------------------------------
+
+
+def _add(total: defaultdict[str, Decimal], row: Row) -> None:
+    if row.revenue is not None:
+        amount, currency = row.revenue
+        total[currency] += amount
+
+
+def figures(rows: Iterable[Row], won_back: int) -> Figures:
+    rows = list(rows)
+    lost: defaultdict[str, Decimal] = defaultdict(Decimal)
+    at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
+    outcomes: Counter[SaveOutcome | None] = Counter()
+    for row in rows:
+        if row.lost:
+            _add(lost, row)
+        elif row.at_stake:
+            _add(at_stake, row)
+        if row.attempted:
+            outcomes[row.outcome] += 1
+    days = [d for d in (r.days_to_decision for r in rows) if d is not None]
+    return Figures(
+        departures=len(rows),
+        open=sum(r.status in OPEN for r in rows),
+        save_attempts=sum(r.attempted for r in rows),
+        saved=outcomes[SaveOutcome.SAVED],
+        save_left=outcomes[SaveOutcome.LEAVING],
+        save_lapsed=outcomes[SaveOutcome.LAPSED],
+        save_under_way=outcomes[None],
+        retained_without_attempt=sum(r.status is Status.RETAINED and not r.attempted for r in rows),
+        lost=dict(sorted(lost.items())),
+        at_stake=dict(sorted(at_stake.items())),
+        won_back=won_back,
+        median_days=float(statistics.median(days)) if days else None,
+        decided=len(days),
     )
 
 
-def _save_over(record: Departure) -> bool:
-    """A departure counts as a lost save once it left the saving state for good."""
-    left_saving = any(h["event"] == AuditEvent.STATUS and h.get("from") == Status.SAVING for h in record["history"])
-    return left_saving or record["status"] == Status.DEPARTED
+def _group(key: str | None, label: str | None, rows: list[Row], total: int) -> Group:
+    lost: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if row.lost:
+            _add(lost, row)
+    ended = [r for r in rows if r.attempted and r.outcome is not None]
+    saved = sum(r.outcome is SaveOutcome.SAVED for r in ended)
+    return Group(key, label, len(rows), len(rows) / total if total else 0.0, len(ended), saved,
+                 dict(sorted(lost.items())))  # fmt: skip
 
 
-def money(amounts: dict[str, Decimal]) -> list[str]:
+def _groups(rows: list[Row], key: Callable[[Row], tuple[str | None, str | None]]) -> tuple[Group, ...]:
+    """Most departures first; the unknown (no answer) last."""
+    grouped: dict[tuple[str | None, str | None], list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[key(row)].append(row)
+    order = sorted(grouped.items(), key=lambda item: (item[0][0] is None, -len(item[1]), item[0][1] or ""))
+    return tuple(_group(k, label, members, len(rows)) for (k, label), members in order)
+
+
+def _won_back_in(rows: Iterable[Row], period: Period) -> int:
+    return sum(period.contains(day) for row in rows for day in row.won_back_on)
+
+
+def build_report(departures: Departures, period: Period = ALL_TIME, *,
+                 records: list[Departure] | None = None) -> Report:  # fmt: skip
+    """The figures of the departures recorded in ``period``, beside those of the period before it."""
+    reader = Reader(departures)
+    records = departures.all() if records is None else records
+    everyone = [reader.row(r) for r in records]
+    everyone.sort(key=lambda r: (r.recorded_on, r.id))
+    rows = [r for r in everyone if period.contains(r.recorded_on)]
+    before_period = period.previous()
+    previous = None
+    if before_period is not None:
+        earlier = [r for r in everyone if before_period.contains(r.recorded_on)]
+        previous = figures(earlier, _won_back_in(everyone, before_period))
+    per_month: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        per_month[f"{row.recorded_on:%Y-%m}"].append(row)
+    monthly = []
+    for name in period.months(rows[0].recorded_on if rows else None, rows[-1].recorded_on if rows else None):
+        members = per_month.get(name, [])
+        reasons = Counter(r.reason_label or "" for r in members)
+        monthly.append(MonthRow(**vars(_group(name, name, members, len(rows))), by_reason=dict(reasons)))
+    return Report(
+        period=period,
+        previous_period=before_period,
+        figures=figures(rows, _won_back_in(everyone, period)),
+        previous=previous,
+        rows=tuple(rows),
+        monthly=tuple(monthly),
+        by_reason=_groups(rows, lambda r: (r.reason, r.reason_label)),
+        by_country=_groups(rows, lambda r: (r.country, r.country_label)),
+        workload=_workload(departures, rows, records),
+        by_status={s: n for s in STATUS_ORDER if (n := sum(r.status is s for r in rows))},
+        zone=departures.zone.key,
+    )
+
+
+def _workload(departures: Departures, rows: list[Row], records: list[Departure]) -> tuple[Workload, ...]:
+    """Per account manager, forgotten departures left out; active clients as the AM last said."""
+    per_am: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        if not row.forgotten:
+            per_am[row.am].append(row)
+    if not per_am:
+        return ()
+    latest: dict[str, Departure] = {}
+    for record in records:
+        am = record["am"]
+        if am in per_am and not record.get("forgotten") and (
+                am not in latest or record["updated_at"] > latest[am]["updated_at"]):  # fmt: skip
+            latest[am] = record
+    found = []
+    for am, own in sorted(per_am.items()):
+        active = departures.answer_value(latest[am], "workload") if am in latest else None
+        group = _group(am, am, own, len(rows))
+        at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
+        for row in own:
+            if row.at_stake:
+                _add(at_stake, row)
+        found.append(Workload(am, len(own), sum(r.status in OPEN for r in own), active, save_ended=group.save_ended,
+                              saved=group.saved, lost=group.lost, at_stake=dict(sorted(at_stake.items()))))  # fmt: skip
+    return tuple(found)
+
+
+# -- what the templates are given -------------------------------------------------------------------------
+
+
+def money(amounts: Money) -> list[str]:
     """Each currency's amount, formatted, by currency."""
     return [format_money(v, c) for c, v in sorted(amounts.items())]
 
 
+def money_change(now: Money, before: Money) -> list[str]:
+    """Each currency's change, signed: ``+400 EUR``."""
+    changes = []
+    for currency in sorted(set(now) | set(before)):
+        delta = now.get(currency, Decimal(0)) - before.get(currency, Decimal(0))
+        if delta:
+            changes.append(("+" if delta > 0 else "") + format_money(delta, currency))
+    return changes
+
+
+def _period_context(period: Period | None) -> dict[str, Any] | None:
+    if period is None:
+        return None
+    return {"name": period.name, "span": period.span.value, "start": str(period.start or ""),
+            "end": str(period.end or "")}  # fmt: skip
+
+
+def _figures_context(f: Figures) -> dict[str, Any]:
+    return {
+        "departures": f.departures, "open": f.open, "save_attempts": f.save_attempts, "save_ended": f.save_ended,
+        "saved": f.saved, "save_left": f.save_left, "save_lapsed": f.save_lapsed,
+        "save_under_way": f.save_under_way, "retained_without_attempt": f.retained_without_attempt,
+        "save_rate": f.save_rate, "lost": money(f.lost), "at_stake": money(f.at_stake), "won_back": f.won_back,
+        "median_days": f.median_days, "decided": f.decided,
+    }  # fmt: skip
+
+
+def _change_context(now: Figures, before: Figures) -> dict[str, Any]:
+    def rate(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else (a - b) * 100
+
+    return {
+        "departures": now.departures - before.departures,
+        "save_attempts": now.save_attempts - before.save_attempts,
+        "saved": now.saved - before.saved,
+        "retained_without_attempt": now.retained_without_attempt - before.retained_without_attempt,
+        "won_back": now.won_back - before.won_back,
+        "save_rate": rate(now.save_rate, before.save_rate),
+        "lost": money_change(now.lost, before.lost),
+        "at_stake": money_change(now.at_stake, before.at_stake),
+        "median_days": None if now.median_days is None or before.median_days is None
+        else now.median_days - before.median_days,
+    }  # fmt: skip
+
+
+def _group_context(g: Group) -> dict[str, Any]:
+    return {"key": g.key, "label": g.label, "count": g.departures, "share": g.share, "save_ended": g.save_ended,
+            "saved": g.saved, "save_rate": g.save_rate, "lost": money(g.lost)}  # fmt: skip
+
+
 def report_context(report: Report) -> dict[str, Any]:
     """What the report and digest templates are given: the figures, with money already formatted."""
-    counted = sum(n for _, n in report.reasons)
+    now = report.figures
     return {
-        "total": report.total,
-        "open": report.open,
+        "period": _period_context(report.period),
+        "previous": _period_context(report.previous_period) if report.previous is not None else None,
+        "zone": report.zone,
+        "now": _figures_context(now),
+        "before": _figures_context(report.previous) if report.previous is not None else None,
+        "change": _change_context(now, report.previous) if report.previous is not None else None,
+        "monthly": [_group_context(m) for m in report.monthly],
+        "months_shown": MONTHS_SHOWN,
+        "reasons": [_group_context(g) for g in report.by_reason],
+        "countries": [_group_context(g) for g in report.by_country],
         "statuses": [{"label": status.label, "count": n} for status, n in report.by_status.items()],
-        "reasons": [{"label": label, "count": n, "share": n / counted} for label, n in report.reasons],
-        "save_attempts": report.save_attempts,
-        "retained": report.retained,
-        "rectifiable_lost": report.rectifiable_lost,
-        "save_lapsed": report.save_lapsed,
-        "save_rate": report.save_rate,
-        "at_stake": money(report.revenue_at_stake),
-        "lost": money(report.revenue_lost),
-        "won_back": report.won_back,
-        "workload": report.workload,
+        "workload": [{"am": w.am, "departures": w.departures, "open": w.open, "active_clients": w.active_clients,
+                      "save_ended": w.save_ended, "saved": w.saved, "save_rate": w.save_rate, "lost": money(w.lost),
+                      "at_stake": money(w.at_stake)} for w in report.workload],  # fmt: skip
     }
 
 
@@ -140,13 +529,256 @@ def render_report_text(report: Report, prompts: Prompts) -> str:
     return prompts.render_template("report.txt.j2", **report_context(report))
 
 
-def digest_text(departures: Departures, month: str) -> str:
-    """The monthly lessons digest: what the departures recorded in ``month`` (YYYY-MM) teach."""
-    everyone = departures.all()
-    recorded = [r for r in everyone if r["created_at"][:7] == month and not r.get("forgotten")]
-    won_back = sum(
-        1 for r in everyone for h in r["history"]
-        if h["event"] == AuditEvent.STATUS and h.get("to") == Status.WON_BACK and h["at"][:7] == month
-    )  # fmt: skip
-    context = report_context(build_report(departures, recorded))
-    return departures.prompts.render_template("digest.txt.j2", **{**context, "month": month, "won_back": won_back})
+# -- the monthly digest -------------------------------------------------------------------------------------
+
+
+class Digest(str):
+    """The digest's words, carrying its chart.
+
+    A ``Notice`` holds plain text, and bot/notices.py hands this one to the notifier
+    unchanged: a transport that can show a picture (Slack) asks it for ``chart()``,
+    any other prints the words. The chart shows the trend, the months up to the
+    digest's month (``trend``); it is drawn only when asked for.
+    """
+
+    report: Report  # the month's
+    trend: Report  # the TREND_MONTHS months that end with it
+    words: Messages
+
+    def __new__(cls, text: str, report: Report, trend: Report, words: Messages) -> Digest:
+        made = super().__new__(cls, text)
+        made.report, made.trend, made.words = report, trend, words
+        return made
+
+    @property
+    def chart_heading(self) -> str:
+        return self.words.render("chart_digest_title", months=TREND_MONTHS, month=self.report.period.name)
+
+    def chart(self) -> bytes:
+        return render_png(chart_data(self.trend, self.words, self.chart_heading))
+
+    @property
+    def file_name(self) -> str:
+        return f"lessons-{self.report.period.slug}.png"
+
+
+def digest_text(departures: Departures, month_name: str) -> Digest:
+    """The monthly lessons digest: what the departures recorded in ``month_name`` (YYYY-MM) teach.
+
+    The same figures as ``/report <month>``: forgotten departures count in the anonymous totals of both.
+    The store is read here, on the caller's thread, for the chart too: it may be drawn in another.
+    """
+    first = date.fromisoformat(f"{month_name}-01")
+    report = build_report(departures, month(first))
+    trend = build_report(departures, months_to(first, TREND_MONTHS))
+    text = departures.prompts.render_template("digest.txt.j2", month=month_name, **report_context(report))
+    return Digest(text, report, trend, departures.prompts.messages)
+
+
+# -- what a person asked for --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """``/report last quarter csv``: the period, and the file wanted beside the text."""
+
+    period: Period
+    format: ReportFormat = ReportFormat.TEXT
+
+
+def read_report_words(words: str, today: date) -> Asked:
+    """The period and format words of ``/report``; a Refusal names what was not understood, with an example."""
+    kept, wanted = [], ReportFormat.TEXT
+    for word in words.split():
+        if word.casefold() in (ReportFormat.CSV, ReportFormat.JSON):
+            wanted = ReportFormat(word.casefold())
+        else:
+            kept.append(word)
+    period = parse_period(" ".join(kept), today)
+    if period is None:
+        raise Refusal("report_unknown_period", words=" ".join(kept), example=CommandRef("report", "last quarter"),
+                      dates=CommandRef("report", "2027-01-01 to 2027-03-31"))
+    return Asked(period, wanted)
+
+
+# -- files: the chart, CSV and JSON -------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "id", "recorded_on", "month", "status", "forgotten", "client", "account_manager", "source", "reason",
+    "reason_label", "could_be_fixed", "save_attempt", "save_outcome", "mrr", "currency", "revenue", "country",
+    "notified_on", "decided_on", "days_to_decision", "won_back_on",
+)  # fmt: skip
+
+
+def _revenue_state(row: Row) -> str:
+    if row.revenue is None:
+        return ""
+    return "lost" if row.lost else "at_stake" if row.at_stake else "kept"
+
+
+def row_fields(row: Row, *, named: bool = True) -> dict[str, Any]:
+    """One departure for an export; ``named`` False leaves its client unnamed (a departure the reader may not see)."""
+    attempt_state = (row.outcome.value if row.outcome else "under_way") if row.attempted else ""
+    return {
+        "id": row.id,
+        "recorded_on": row.recorded_on.isoformat(),
+        "month": f"{row.recorded_on:%Y-%m}",
+        "status": row.status.value,
+        "forgotten": "yes" if row.forgotten else "no",
+        "client": row.client if named else "",
+        "account_manager": row.am,
+        "source": row.source,
+        "reason": row.reason or "",
+        "reason_label": row.reason_label or "",
+        "could_be_fixed": row.fixable or "",
+        "save_attempt": "yes" if row.attempted else "no",
+        "save_outcome": attempt_state,
+        "mrr": str(row.revenue[0]) if row.revenue else "",
+        "currency": row.revenue[1] if row.revenue else "",
+        "revenue": _revenue_state(row),
+        "country": row.country or "",
+        "notified_on": row.notified_on.isoformat() if row.notified_on else "",
+        "decided_on": row.decided_on.isoformat() if row.decided_on and not row.forgotten else "",
+        "days_to_decision": "" if row.days_to_decision is None else row.days_to_decision,
+        "won_back_on": row.won_back_on[-1].isoformat() if row.won_back_on else "",
+    }
+
+
+Named = Callable[[Row], bool]
+
+
+def report_csv(report: Report, named: Named | None = None) -> bytes:
+    """One row per departure of the period, the columns of CSV_COLUMNS (documented in the README)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in report.rows:
+        writer.writerow(row_fields(row, named=named is None or named(row)))
+    return out.getvalue().encode("utf-8")
+
+
+def _money_json(amounts: Money) -> dict[str, str]:
+    return {c: str(v) for c, v in sorted(amounts.items())}
+
+
+def _figures_json(f: Figures) -> dict[str, Any]:
+    return {
+        "departures": f.departures, "open": f.open, "save_attempts": f.save_attempts, "saved": f.saved,
+        "save_left": f.save_left, "save_lapsed": f.save_lapsed, "save_under_way": f.save_under_way,
+        "save_rate": f.save_rate, "retained_without_attempt": f.retained_without_attempt,
+        "revenue_lost": _money_json(f.lost), "revenue_at_stake": _money_json(f.at_stake), "won_back": f.won_back,
+        "median_days_to_decision": f.median_days,
+    }  # fmt: skip
+
+
+def _group_json(g: Group) -> dict[str, Any]:
+    return {"key": g.key, "label": g.label, "departures": g.departures, "share": round(g.share, 4),
+            "save_attempts_ended": g.save_ended, "saved": g.saved, "save_rate": g.save_rate,
+            "revenue_lost": _money_json(g.lost)}  # fmt: skip
+
+
+def report_json(report: Report, named: Named | None = None) -> bytes:
+    def period(p: Period | None) -> dict[str, Any] | None:
+        return None if p is None else {"name": p.name, "span": p.span.value,
+                                       "start": p.start.isoformat() if p.start else None,
+                                       "end": p.end.isoformat() if p.end else None}  # fmt: skip
+
+    data = {
+        "period": period(report.period),
+        "previous_period": period(report.previous_period),
+        "zone": report.zone,
+        "figures": _figures_json(report.figures),
+        "previous": _figures_json(report.previous) if report.previous is not None else None,
+        "monthly": [_group_json(m) for m in report.monthly],
+        "by_reason": [_group_json(g) for g in report.by_reason],
+        "by_country": [_group_json(g) for g in report.by_country],
+        "by_account_manager": [
+            {"account_manager": w.am, "departures": w.departures, "open": w.open, "active_clients": w.active_clients,
+             "save_attempts_ended": w.save_ended, "saved": w.saved, "save_rate": w.save_rate,
+             "revenue_lost": _money_json(w.lost), "revenue_at_stake": _money_json(w.at_stake)}
+            for w in report.workload
+        ],  # fmt: skip
+        "departures": [row_fields(r, named=named is None or named(r)) for r in report.rows],
+    }
+    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def chart_data(report: Report, words: Messages, title: str | None = None) -> ChartData:
+    """Departures by reason per month, the save rate and the revenue lost, per month of the period."""
+    totals: Counter[str] = Counter()
+    for m in report.monthly:
+        totals.update(m.by_reason)
+    named = [label for label, _ in totals.most_common() if label][:CHART_REASONS]
+    series = [(label, [m.by_reason.get(label, 0) for m in report.monthly]) for label in named]
+    rest = [sum(n for label, n in m.by_reason.items() if label not in named) for m in report.monthly]
+    if any(rest):
+        series.append((words.render("chart_other_reasons"), rest))
+    currencies = sorted({c for m in report.monthly for c in m.lost})
+    return ChartData(
+        title=title or chart_title(report, words),
+        months=[m.key or "" for m in report.monthly],
+        reasons=series,
+        save_rates=[None if m.save_rate is None else m.save_rate * 100 for m in report.monthly],
+        lost=[(c, [float(m.lost.get(c, 0)) for m in report.monthly]) for c in currencies],
+        reasons_title=words.render("chart_reasons"),
+        save_rate_title=words.render("chart_save_rate"),
+        lost_title=words.render("chart_lost"),
+        empty=words.render("chart_empty"),
+    )
+
+
+def chart_title(report: Report, words: Messages) -> str:
+    period = report.period
+    return words.render("chart_title", period=period.name if period.start or period.end
+                        else words.render("chart_all_time"))  # fmt: skip
+
+
+def chart_png(report: Report, words: Messages) -> bytes:
+    return render_png(chart_data(report, words))
+
+
+@dataclass(frozen=True)
+class Lessons:
+    """A report as a person asked for it (``/report last quarter csv``), with the files that come with it."""
+
+    asked: Asked
+    report: Report
+    named: Named | None = None  # which departures an export may name; None: every one
+
+    @property
+    def chart_name(self) -> str:
+        """``report-2027-Q1.png``: one name per period, so a newer report replaces an older one."""
+        return f"report-{self.report.period.slug}.png"
+
+    @property
+    def export_name(self) -> str | None:
+        if self.asked.format is ReportFormat.TEXT:
+            return None
+        return f"report-{self.report.period.slug}.{self.asked.format.value}"
+
+    def export(self) -> bytes | None:
+        """The CSV or JSON asked for, or None."""
+        if self.asked.format is ReportFormat.CSV:
+            return report_csv(self.report, self.named)
+        if self.asked.format is ReportFormat.JSON:
+            return report_json(self.report, self.named)
+        return None
+
+    def chart(self, words: Messages) -> bytes:
+        return chart_png(self.report, words)
+
+
+def write_report_file(folder: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` to ``folder/name`` whole or not at all (temp file, then rename), readable by its owner."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    tmp = folder / f".{name}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -13,13 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.app import build_core
 from bot.clock import ClockFileError, SavedClock
-from bot.notify import LogNotifier
-from bot.reports import build_report, render_report_text
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import run_console
-from handlers.previews import preview_emails
+from handlers.preview_command import preview_emails
+from handlers.report_command import add_report_arguments, run_report
 from handlers.server import serve
 from prompts import PromptError, load_prompts
 from storage import StoreError
@@ -31,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     commands.add_parser("console", help="chat with the bot in this terminal (no Slack needed)")
     commands.add_parser("run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
-    commands.add_parser("report", help="print reasons, save rate, revenue and workload")
+    add_report_arguments(commands.add_parser(
+        "report", help="reasons, save rate, revenue and workload of a period, as text, CSV or JSON, with a chart"))
     commands.add_parser("check", help="validate the configuration and the prompts, then exit")
     preview = commands.add_parser("preview", help="write a client's next emails as HTML files to open in a browser")
     preview.add_argument("client", nargs="+", help="the client's name (the start of it is enough)")
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             asyncio.run(serve(settings))
         elif args.command == "report":
-            _report(settings)
+            return run_report(settings, args)
         elif args.command == "preview":
             return preview_emails(settings, " ".join(args.client))
     except (SettingsError, PromptError, StoreError, ClockFileError) as err:
@@ -64,14 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-
-
-def _report(settings: Settings) -> None:
-    core = build_core(settings, LogNotifier())
-    try:
-        print(render_report_text(build_report(core.departures), core.prompts))
-    finally:
-        core.close()
 
 
 def _check(settings: Settings) -> int:

@@ -126,6 +126,8 @@ class Lines:
     def summary(self, summary: Summary) -> list[str]:
         facts = self.text("summary_facts", status=summary.status.label, am=summary.am, since=summary.since,
                           progress=summary.progress)  # fmt: skip
+        if summary.save_outcome is not None:
+            facts += ", " + self.text(f"summary_save_{summary.save_outcome}")
         if summary.opted_out:
             facts += ", " + self.text("summary_opted_out")
         lines = [f"{summary.client} (#{summary.departure_id}): {facts}"]
@@ -145,10 +147,16 @@ class Lines:
 
     def touches(self, touches: TouchList) -> list[str]:
         lines = [self.text("touches_heading", client=touches.client)]
+        if not touches.rows:
+            return lines
+        # columns as wide as what they hold: nothing a person needs is cut off
+        zone = max(len(row.zone) for row in touches.rows)
+        what = max(len(row.what) for row in touches.rows)
+        to = max(len(row.to) for row in touches.rows)
         for row in touches.rows:
             reason = f" ({row.reason})" if row.reason else ""
-            when = f"{row.when:%a %d %b %Y %H:%M} {row.zone:<17}"
-            lines.append(f"  {when} {row.what[:34]:<34} to {row.to[:25]:<25} {row.status}{reason}")
+            when = f"{row.when:%a %d %b %Y %H:%M} {row.zone:<{zone}}"
+            lines.append(f"  {when} {row.what:<{what}} to {row.to:<{to}} {row.status}{reason}")
         return lines
 
     def help(self, help_: Help) -> list[str]:
@@ -258,7 +266,10 @@ def _say_settled(core: Core, settled: list[Settled], write: Write) -> None:
             write(words.render("email_went", when=local, kind=kind, to=t["recipient"], detail=done.detail))
         elif done.outcome is not Outcome.SENT:  # a sent notice to the AM was printed as it went
             outcome = words.render(f"outcome_{done.outcome}")
-            write(words.render("touch_settled", when=local, kind=kind, outcome=outcome, detail=done.detail))
+            record = core.store.get_departure(t["departure_id"]) if t["departure_id"] is not None else None
+            client = record["client"] if record else words.render("to_team_channel")
+            write(words.render("touch_settled", when=local, kind=kind, client=client, outcome=outcome,
+                               detail=done.detail))  # fmt: skip
 
 
 MAX_LINE = 4000

@@ -32,10 +32,15 @@ ROLES = frozenset(
         "confirmed", "reason", "revenue", "fixable", "save_owner", "save_deadline",
         "final_payment", "final_payment_due", "data_return", "support_end",
         "agreement_signed", "consent", "contact_name", "contact_email", "country",
-        "timezone", "greetings", "topics", "workload",
+        "timezone", "greetings", "topics", "workload", "language", "salutation",
     }
 )  # fmt: skip
-OPTION_SOURCES = frozenset({"time_zones"})
+# Where a choice question's options come from, besides its own list: the answered country's time zones;
+# its own list of languages with the country's language first; its own salutation patterns filled in
+# with the contact's name (each option's label a pattern such as "Dear {formal}").
+OPTION_SOURCES = frozenset({"time_zones", "languages", "salutations"})
+# The parts of a contact's name a salutation pattern may use (bot.answers.NameParts).
+NAME_PARTS = frozenset({"title", "first", "last", "full", "formal"})
 CONDITION_TESTS = ("in", "equals", "answered", "many_time_zones", "positive")
 # The kinds a "positive" condition can look at: their answers are amounts.
 AMOUNT_KINDS = frozenset({"money", "number"})
@@ -48,8 +53,26 @@ DEFAULT_TEXT_LENGTH = 2000
 
 # The files of short texts, each a [messages] table; a key lives in one file only.
 WORD_FILES = ("messages.toml", "notices.toml")
-# Jinja2 templates checked at load: the email bodies and the texts of reports.
-TEMPLATE_GLOBS = ("*.j2", "email/*.j2")
+# Jinja2 templates checked at load: the email bodies (English, and each language in its folder), the layouts
+# and the texts of reports.
+TEMPLATE_GLOBS = ("*.j2", "email/*.j2", "email/*/*.j2")
+# The language of prompts/email/*: what any other language lacks comes from it.
+EMAIL_LANGUAGE = "en"
+# Every value the mailer gives an email template (body or layout), so a company's template may use any of
+# them, whether or not the built-in one does (bot.mailer fills each in, "" when unknown).
+EMAIL_VALUES = frozenset(
+    {
+        "client", "contact_name", "first_name", "topics", "holiday", "holiday_id", "year", "check_in",
+        "company", "am_name", "sender", "ended_on", "ended_month", "since_month", "final_payment", "paid_on",
+        "language", "unsubscribe", "unsubscribe_url", "text", "subject", "salutation_line", "paragraphs",
+        "closing", "signature", "footer_why", "footer_stop", "stop_label", "stop_url", "logo_url", "preheader",
+    }
+)  # fmt: skip
+# The placeholders of the short texts of emails (prompts/email/[<language>/]words.toml and subjects.toml).
+EMAIL_PLACEHOLDERS = frozenset(
+    {"client", "company", "am", "holiday", "year", "first", "salutation", "url", "address"} | NAME_PARTS
+)
+EMAIL_WORD_FILES = ("words.toml", "subjects.toml")
 
 
 @dataclass(frozen=True)
@@ -132,11 +155,40 @@ class Messages:
 
 
 @dataclass(frozen=True)
+class EmailWords:
+    """The short texts of client emails, by language: who an email is from, its salutation, closing,
+    footer, the holidays' names and the subjects.
+
+    ``prompts/email/words.toml`` and ``subjects.toml`` hold them in English; ``prompts/email/<language>/``
+    (an ISO 639-1 code, such as ``de``) the same in another language; a company's own files in
+    SENDOFF_PROMPTS/email replace ours text by text. Keys are flattened: ``salutation.formal``,
+    ``subject.greeting.christmas`` (a subject given for a whole kind is its ``default``).
+    """
+
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(self.texts)
+
+    def first(self, language: str, *keys: str) -> str | None:
+        """The first of ``keys`` that ``language`` has, else the first that English has: an email stays in
+        one language wherever it can, rather than mixing in a more specific English text."""
+        for lang in dict.fromkeys((language, EMAIL_LANGUAGE)):
+            own = self.texts.get(lang, {})
+            for key in keys:
+                if key in own:
+                    return own[key]
+        return None
+
+
+@dataclass(frozen=True)
 class Prompts:
     script: Script
     messages: Messages
     cadence: Cadence
     templates: jinja2.Environment = field(compare=False, repr=False, default_factory=jinja2.Environment)
+    email: EmailWords = field(compare=False, repr=False, default_factory=lambda: load_email_words(None))
 
     def render_template(self, name: str, **context: object) -> str:
         """A Jinja2 template of prompts/ (the company's own first), plain text: values are not escaped."""
@@ -170,7 +222,8 @@ def load_prompts(folder: str | Path | None = None) -> Prompts:
     cadence_file = pick("cadence.toml")
     templates = template_environment(folder)
     check_templates(templates, folder)
-    return Prompts(script, messages, load_cadence(cadence_file, _read_toml(cadence_file)), templates)
+    cadence = load_cadence(cadence_file, _read_toml(cadence_file))
+    return Prompts(script, messages, cadence, templates, load_email_words(folder))
 
 
 def line_of(path: Path, key: str) -> int:
@@ -293,20 +346,31 @@ def load_messages(folder: Path | None = None) -> Messages:
 
 
 def check_templates(env: jinja2.Environment, folder: Path | None) -> None:
-    """Every template compiles, and a company's own uses only the values its built-in one is given."""
-    names = sorted({p.relative_to(DEFAULTS).as_posix() for g in TEMPLATE_GLOBS for p in DEFAULTS.glob(g)})
-    for name in names:
+    """Every template compiles, and a company's own uses only the values its built-in one is given (an email
+    template: any of EMAIL_VALUES), and is one that something reads."""
+    names = {p.relative_to(DEFAULTS).as_posix() for g in TEMPLATE_GLOBS for p in DEFAULTS.glob(g)}
+    # A company may write emails in a language we ship none for (email/pl/greeting.txt.j2): check those too.
+    own_emails: set[str] = set()
+    if folder is not None:
+        own_emails = {p.relative_to(folder).as_posix() for g in TEMPLATE_GLOBS[1:] for p in folder.glob(g)}
+        kinds = {Path(n).name for n in names if n.startswith("email/")}
+        for name in sorted(n for n in own_emails if Path(n).name not in kinds):
+            # read by nothing, such as the .html.j2 of each kind that came before the one HTML layout
+            raise PromptError(f"{folder / name}: no email uses this template (known: {', '.join(sorted(kinds))}; "
+                              f"layout.html.j2 is the HTML of every email)")  # fmt: skip
+    for name in sorted(names | own_emails):
         default_path = DEFAULTS / name
-        default_vars = _template_variables(env, default_path, name)
+        default_vars = _template_variables(env, default_path, name) if default_path.is_file() else {}
         own = folder / name if folder is not None else None
         if own is None or not own.is_file():
             continue
         used = _template_variables(env, own, name)
-        unknown = sorted(set(used) - set(default_vars))
+        known = set(default_vars) | (EMAIL_VALUES if name.startswith("email/") else set())
+        unknown = sorted(set(used) - known)
         if unknown:
             line = used[unknown[0]]
-            known = ", ".join(sorted(default_vars)) or "none"
-            raise PromptError(f"{own}:{line}: unknown value {{{{ {unknown[0]} }}}} (known: {known})")
+            listed = ", ".join(sorted(known)) or "none"
+            raise PromptError(f"{own}:{line}: unknown value {{{{ {unknown[0]} }}}} (known: {listed})")
 
 
 def _template_variables(env: jinja2.Environment, path: Path, name: str) -> dict[str, int]:
@@ -324,6 +388,49 @@ def _template_variables(env: jinja2.Environment, path: Path, name: str) -> dict[
         if node.name in free and node.ctx == "load":
             lines.setdefault(node.name, node.lineno)
     return lines
+
+
+def load_email_words(folder: Path | None = None) -> EmailWords:
+    """The short texts of client emails in every language (``EmailWords``), ours with a company's over them.
+
+    Each text must be a string using only ``EMAIL_PLACEHOLDERS``; a mistake names the file and the line.
+    """
+    texts: dict[str, dict[str, str]] = {}
+    roots = [DEFAULTS / "email"] + ([folder / "email"] if folder is not None else [])
+    for root in roots:
+        if not root.is_dir():
+            continue
+        places = [(EMAIL_LANGUAGE, root)] + sorted((d.name, d) for d in root.iterdir() if d.is_dir())
+        for language, place in places:
+            for name in EMAIL_WORD_FILES:
+                path = place / name
+                if not path.is_file():
+                    continue
+                table = _read_toml(path)
+                prefix = "subject." if name == "subjects.toml" else ""
+                known = texts.setdefault(language, {})
+                for kind in (k for k, v in table.items() if prefix and isinstance(v, str)):
+                    # one subject for a whole kind replaces every subject of that kind (per check-in, per holiday)
+                    for key in [k for k in known if k.startswith(f"subject.{kind}.")]:
+                        del known[key]
+                known.update(_email_texts(path, table, prefix))
+    return EmailWords(texts)
+
+
+def _email_texts(path: Path, table: dict[str, Any], prefix: str) -> dict[str, str]:
+    """``table``'s texts by their dotted key; a subject given for a whole kind is that kind's ``default``."""
+    found: dict[str, str] = {}
+    for key, value in table.items():
+        where = f"{_at(path, line_of(path, key))}: '{prefix}{key}'"
+        if isinstance(value, dict):
+            found.update(_email_texts(path, value, f"{prefix}{key}."))
+            continue
+        if not isinstance(value, str):
+            raise PromptError(f"{where}: must be a string")
+        _check_template(value, EMAIL_PLACEHOLDERS, where)
+        # subject.win_back = "..." is subject.win_back.default: one lookup for every kind
+        found[f"{prefix}{key}.default" if prefix == "subject." else f"{prefix}{key}"] = value
+    return found
 
 
 def load_script(path: Path) -> Script:
@@ -388,10 +495,7 @@ def _parse_question(path: Path, stage_id: str, raw: dict[str, Any], earlier: dic
     options = tuple(_parse_options(where, raw.get("options", [])))
     if kind in ("choice", "multi_choice"):
         if options_from is not None:
-            if options_from not in OPTION_SOURCES:
-                raise PromptError(f"{where}: unknown options_from '{options_from}'")
-            if not any(q.kind == "country" for q in earlier.values()):
-                raise PromptError(f"{where}: options_from = 'time_zones' needs an earlier country question")
+            _check_options_from(where, kind, options_from, options, earlier)
         elif not options:
             raise PromptError(f"{where}: a {kind} question needs options")
     elif options or options_from:
@@ -434,6 +538,24 @@ def _parse_question(path: Path, stage_id: str, raw: dict[str, Any], earlier: dic
         max=raw.get("max"),
         role=role,
     )
+
+
+def _check_options_from(where: str, kind: str, source: Any, options: tuple[Option, ...],
+                        earlier: dict[str, Question]) -> None:  # fmt: skip
+    if source not in OPTION_SOURCES:
+        raise PromptError(f"{where}: unknown options_from '{source}' (known: {', '.join(sorted(OPTION_SOURCES))})")
+    if kind != "choice":
+        raise PromptError(f"{where}: options_from = '{source}' makes a choice question, not {kind}")
+    if source == "time_zones" and not any(q.kind == "country" for q in earlier.values()):
+        raise PromptError(f"{where}: options_from = 'time_zones' needs an earlier country question")
+    if source in ("languages", "salutations") and not options:
+        raise PromptError(f"{where}: options_from = '{source}' orders or fills in its own options: list them")
+    if source == "salutations":
+        # bot.answers fills the patterns in from the answer to the question with this id
+        if "contact_name" not in earlier:
+            raise PromptError(f"{where}: options_from = 'salutations' needs an earlier question 'contact_name'")
+        for option in options:
+            _check_template(option.label, NAME_PARTS, f"{where}: option '{option.id}'")
 
 
 def _parse_options(where: str, raw: Any) -> Iterator[Option]:

@@ -194,6 +194,7 @@ class NewDeparture(TypedDict):
     history: list[AuditEntry]
     opted_out: bool
     am_email: NotRequired[str]
+    am_name: NotRequired[str]  # the AM as clients know them (Slack profile, CRM), for the From of emails
     status_by_hand: NotRequired[bool]
     forgotten: NotRequired[bool]
     paid_at: NotRequired[str]

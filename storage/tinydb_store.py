@@ -17,6 +17,8 @@ crash can corrupt it, and the cost grows with the data (hundreds of ms at
   next journal meanwhile. Any crash leaves a snapshot plus the journals that
   come after it.
 - One process writes: an exclusive lock on ``sendoff.json.lock``.
+- Any number may read beside it (``ReadOnlyTinyDBStore``, for ``sendoff report``): the
+  snapshot and the journals after it, without the lock, never writing, never compacting.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ from storage.memory_store import MemoryStore, Write
 
 META = "meta"
 FILE_MODE = 0o600
+# A reader beside the writer starts over when a compaction moved the files under it; this many times at most.
+READ_ATTEMPTS = 20
 # Below this size the journal is never compacted: rewriting a small snapshot
 # often would cost more than replaying a short journal.
 MIN_COMPACT_BYTES = 1 << 20
@@ -120,7 +125,66 @@ def _corrupt_message(path: Path, why: object) -> str:
     )
 
 
-class TinyDBStore(MemoryStore):
+class _TinyDBFiles(MemoryStore):
+    """Reading the files: the snapshot, then the journals after it. Shared by the writer and the readers."""
+
+    path: Path
+
+    def _load_snapshot(self) -> int:
+        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        try:
+            found = db.table(META).get(doc_id=1)
+            # get() is typed to return a list too (for doc_ids=): a document is a dict.
+            meta: dict[str, Any] = found if isinstance(found, dict) else {}
+            schema = meta.get("schema", SCHEMA_VERSION)
+            if schema != SCHEMA_VERSION:
+                raise StoreCorruptError(
+                    f"{self.path} has schema version {schema}; this sendoff reads version "
+                    f"{SCHEMA_VERSION}. Use the sendoff release that wrote it."
+                )
+            for table in TABLES:
+                for doc in db.table(table).all():
+                    record = {**doc, "id": doc.doc_id}
+                    self._apply((table, doc.doc_id, json.dumps(record, separators=(",", ":"))))
+            return int(meta.get("generation", 0))
+        finally:
+            db.close()
+
+    def _journal_for(self, generation: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.journal-{generation:06d}")
+
+    def _journals(self) -> list[tuple[int, Path]]:
+        prefix = self.path.name + ".journal-"
+        found = []
+        for entry in self.path.parent.iterdir():
+            if entry.name.startswith(prefix) and entry.name[len(prefix) :].isdigit():
+                found.append((int(entry.name[len(prefix) :]), entry))
+        return sorted(found)
+
+    def _replay(self, journal: Path, *, is_last: bool, repair: bool = True) -> None:
+        """Apply ``journal``; a line torn at the end of the last one is dropped (and cut off, to ``repair``)."""
+        raw = journal.read_bytes()
+        good_end = 0
+        for line in raw.splitlines(keepends=True):
+            try:
+                if not line.endswith(b"\n"):
+                    raise ValueError("unterminated line")
+                writes = json.loads(line)["w"]
+            except (ValueError, KeyError, TypeError) as err:
+                if is_last and good_end + len(line) == len(raw):
+                    break  # torn by a crash mid-append (or, to a reader, being appended): never acknowledged
+                raise StoreCorruptError(_corrupt_message(journal, err)) from err
+            for table, record_id, doc in writes:
+                text = None if doc is None else json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                self._apply((table, int(record_id), text))
+            good_end += len(line)
+        if repair and good_end != len(raw):
+            with open(journal, "r+b") as handle:
+                handle.truncate(good_end)
+                os.fsync(handle.fileno())
+
+
+class TinyDBStore(_TinyDBFiles):
     def __init__(self, path: Path, *, compact_at_bytes: int = MIN_COMPACT_BYTES) -> None:
         super().__init__()
         self.path = Path(path)
@@ -159,64 +223,12 @@ class TinyDBStore(MemoryStore):
             ) from None
         return handle
 
-    def _load_snapshot(self) -> int:
-        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
-        try:
-            found = db.table(META).get(doc_id=1)
-            # get() is typed to return a list too (for doc_ids=): a document is a dict.
-            meta: dict[str, Any] = found if isinstance(found, dict) else {}
-            schema = meta.get("schema", SCHEMA_VERSION)
-            if schema != SCHEMA_VERSION:
-                raise StoreCorruptError(
-                    f"{self.path} has schema version {schema}; this sendoff reads version "
-                    f"{SCHEMA_VERSION}. Use the sendoff release that wrote it."
-                )
-            for table in TABLES:
-                for doc in db.table(table).all():
-                    record = {**doc, "id": doc.doc_id}
-                    self._apply((table, doc.doc_id, json.dumps(record, separators=(",", ":"))))
-            return int(meta.get("generation", 0))
-        finally:
-            db.close()
-
-    def _journal_for(self, generation: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.journal-{generation:06d}")
-
-    def _journals(self) -> list[tuple[int, Path]]:
-        prefix = self.path.name + ".journal-"
-        found = []
-        for entry in self.path.parent.iterdir():
-            if entry.name.startswith(prefix) and entry.name[len(prefix) :].isdigit():
-                found.append((int(entry.name[len(prefix) :]), entry))
-        return sorted(found)
-
     def _replay_journals(self) -> int | None:
         """Apply the journals newer than the snapshot; the newest generation applied."""
         journals = [(g, j) for g, j in self._journals() if g > self._generation]
         for generation, journal in journals:
             self._replay(journal, is_last=generation == journals[-1][0])
         return journals[-1][0] if journals else None
-
-    def _replay(self, journal: Path, *, is_last: bool) -> None:
-        raw = journal.read_bytes()
-        good_end = 0
-        for line in raw.splitlines(keepends=True):
-            try:
-                if not line.endswith(b"\n"):
-                    raise ValueError("unterminated line")
-                writes = json.loads(line)["w"]
-            except (ValueError, KeyError, TypeError) as err:
-                if is_last and good_end + len(line) == len(raw):
-                    break  # torn by a crash mid-append: it was never acknowledged
-                raise StoreCorruptError(_corrupt_message(journal, err)) from err
-            for table, record_id, doc in writes:
-                text = None if doc is None else json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-                self._apply((table, int(record_id), text))
-            good_end += len(line)
-        if good_end != len(raw):
-            with open(journal, "r+b") as handle:
-                handle.truncate(good_end)
-                os.fsync(handle.fileno())
 
     @staticmethod
     def _open_journal(path: Path) -> io.BufferedWriter:
@@ -305,3 +317,81 @@ class TinyDBStore(MemoryStore):
                 self._journal_path.unlink()
             super().close()
             self._lock_handle.close()
+
+
+class _Moved(Exception):
+    """A compaction replaced the files while they were read: read again."""
+
+
+def writer_running(path: Path) -> bool:
+    """Whether a sendoff process holds ``path`` open for writing (its lock), asked without waiting.
+
+    A shared lock is tried and let go at once: it fails only while the writer's exclusive lock is held.
+    """
+    try:
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+class ReadOnlyTinyDBStore(_TinyDBFiles):
+    """The data as of its last write, read beside the process that writes it (``sendoff report`` while the bot runs).
+
+    It takes no lock, and creates, writes, truncates or compacts no file: the
+    snapshot and the journals after it are read as they are, a line still being
+    appended is left out. When a compaction moves the files while they are read
+    (a new snapshot, older journals deleted), the reading starts over. What is
+    written through it stays in this process's memory and never reaches the
+    files (re-keying on open, say), so a report can never change the data.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.in_use = writer_running(self.path)  # by a sendoff process, now
+        self.as_of: datetime | None = None  # the time of the last write read, when there was one
+        for _ in range(READ_ATTEMPTS):
+            try:
+                self.as_of = self._read()
+                return
+            except _Moved:
+                super().__init__()  # empty again, to read from the start
+        raise StoreError(f"{self.path} kept changing while it was read; try again in a moment.")
+
+    def _read(self) -> datetime | None:
+        if not self.path.parent.is_dir():
+            return None
+        generation = self._load_snapshot()
+        journals = [(g, j) for g, j in self._journals() if g > generation]
+        # The writer keeps generations consecutive: a gap means a newer snapshot replaced the one read.
+        if [g for g, _ in journals] != list(range(generation + 1, generation + 1 + len(journals))):
+            raise _Moved
+        written = [self.path] if self.path.exists() else []
+        for generation_read, journal in journals:
+            try:
+                self._replay(journal, is_last=generation_read == journals[-1][0], repair=False)
+            except FileNotFoundError:
+                raise _Moved from None
+            written.append(journal)
+        times = []
+        for file in written:
+            try:
+                times.append(file.stat().st_mtime)
+            except FileNotFoundError:
+                continue  # compacted since it was read: its writes were read already
+        return datetime.fromtimestamp(max(times), UTC) if times else None
+
+    def _persist(self, writes: list[Write]) -> None:
+        """Nothing reaches the files (see the class)."""
+
+    def close(self) -> None:
+        self._closed = True

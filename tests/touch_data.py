@@ -21,7 +21,8 @@ CONSENTING: dict[str, str] = {
     "mrr": "1200", "fixable": "3", "final_payment": "500", "final_payment_due": "in 3 weeks",
     "data_ownership": "logos", "data_by": "in 4 weeks", "support_ends": "in 1 week", "agreement_signed": "yes",
     "client_requests": "none", "alternative": "none", "consent": "yes", "contact_name": "Jane <b>Roe</b>",
-    "contact_email": "jane@acme.example", "country": "Germany", "timezone": "1", "greetings": "yes",
+    "salutation": "1", "contact_email": "jane@acme.example", "country": "Germany", "timezone": "1",
+    "language": "en", "greetings": "yes",
     "topics": "SEO", "differently": "Talk sooner", "workload": "12",
     # asked only when a save is possible (fixable "1")
     "save_plan": "A discount", "save_owner": "Jane", "save_by": "in 2 weeks",
@@ -32,10 +33,10 @@ CONSENTING: dict[str, str] = {
 def consenting_answers() -> list[str]:
     """Every answer of the default interview, in order: no save, 500 due in 3 weeks, support ending in a week
     (so the departure ends 2 December 2026: greetings from Christmas 2026 on), a client in Germany who
-    consents to check-ins and greetings."""
+    consents to check-ins and greetings, greeted "Dear Jane <b>Roe</b>" and written to in English."""
     return ["yes", "1", "today", "1", "Too dear", "1200", "3",  # why, save (no)
             "500", "in 3 weeks", "logos", "in 4 weeks", "in 1 week", "yes", "none", "none",  # hand-over
-            "yes", "Jane <b>Roe</b>", "jane@acme.example", "Germany", "yes", "SEO",  # stay in touch
+            "yes", "Jane <b>Roe</b>", "1", "jane@acme.example", "Germany", "en", "yes", "SEO",  # stay in touch
             "Talk sooner", "12"]  # fmt: skip
 
 

@@ -3,22 +3,27 @@ the interview itself goes on in the DM."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
 from bot.answers import AnswerError, parse_client_name
-from bot.command_words import parse_departure
+from bot.command_words import Command, parse_departure
 from bot.interview_turns import refused_answer
-from bot.replies import Result
+from bot.replies import Refusal, Result
+from bot.reports import chart_title
+from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation, slack_text
+from handlers.slack.uploads import drawn, upload
 
 
 def register(app: AsyncApp) -> None:
     app.command("/departure")(on_departure)
 
 
-async def on_departure(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+async def on_departure(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any],
+                       context: AsyncBoltContext) -> None:  # fmt: skip
     talk: Conversation = context["talk"]
     user = command["user_id"]
     parsed = parse_departure(slack_text(command.get("text", "")))
@@ -33,10 +38,64 @@ async def on_departure(ack: AsyncAck, command: dict[str, Any], context: AsyncBol
         await ack(text=talk.words.text("on_it", client=name))
         await talk.started(user, talk.commands.guarded(lambda: talk.commands.start(user, name)))
         return
+    if parsed.name == "report":
+        await on_report(ack, respond, user, parsed, talk)
+        return
     result = talk.commands.run(user, parsed)
+    if result.files:
+        reply = talk.reply(result)
+        await ack(text=reply.text, blocks=reply.blocks)
+        await send_files(talk, user, result.files)
+        return
     if result.interview is not None:
         await ack(text=talk.words.text("on_it", client=talk.departures.get(result.interview)["client"]))
         await talk.show(user, result)
         return
     reply = talk.reply(result)
     await ack(text=reply.text, blocks=reply.blocks)
+
+
+async def send_files(talk: Conversation, user: str, files: list[Path]) -> None:
+    """Files written for ``user`` (email previews), into their DM; a refused upload is told to them."""
+    channel = await talk.out.dm_channel(user)
+    if channel is None:
+        return
+    for path in files:
+        failed = await upload(talk.out, channel, path.name, path.read_bytes(), path.name)
+        if failed is not None:
+            text = talk.words.text("report_upload_failed", file=path.name, error=failed)
+            await talk.out.tell(user, kit.fallback(text), kit.notice_blocks(text))
+            return
+
+
+async def on_report(ack: AsyncAck, respond: AsyncRespond, user: str, command: Command, talk: Conversation) -> None:
+    """``/departure report [period] [csv|json]``: the figures in an ephemeral reply, the chart or export in the DM.
+
+    Words that name no period are refused in the ack. Otherwise the ack goes at once, and the figures
+    (however many departures), the chart and the uploads follow it.
+    """
+    try:
+        asked = talk.commands.report_asked(command.argument)
+    except Refusal:
+        # The refusal, as every command words it (with the hint for a client whose name starts with "report"):
+        # the words are refused before anything is counted.
+        reply = talk.reply(talk.commands.run(user, command))
+        await ack(text=reply.text, blocks=reply.blocks)
+        return
+    await ack(text=talk.words.text("report_working", title=talk.words.plain("report_title")))
+    lessons = talk.commands.lessons(user, asked)
+    reply = talk.reply(talk.commands.report_result(lessons))
+    await respond(text=reply.text, blocks=reply.blocks)
+    channel = await talk.out.dm_channel(user)
+    if channel is None:
+        return
+    export, name = lessons.export(), lessons.export_name
+    if export is not None and name is not None:
+        title = name
+    else:
+        export, name = await drawn(lambda: lessons.chart(talk.core.prompts.messages)), lessons.chart_name
+        title = chart_title(lessons.report, talk.core.prompts.messages)
+    failed = await upload(talk.out, channel, name, export, title)
+    if failed is not None:
+        text = talk.words.text("report_upload_failed", file=name, error=failed)
+        await talk.out.tell(user, kit.fallback(text), kit.notice_blocks(text))

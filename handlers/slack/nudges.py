@@ -23,10 +23,12 @@ from bot.clock import Clock
 from bot.mailer import SendError, plain_text
 from bot.notify import Action, Availability, Notice
 from bot.replies import Person, Refusal, Result, Say, Tone
+from bot.reports import Digest
 from bot.settings import Settings
 from bot.settling import Outcome, Settled
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation
+from handlers.slack.uploads import drawn, upload
 from handlers.slack.web_api import SlackOut
 from storage.records import CHANNEL, Item
 
@@ -80,10 +82,16 @@ class SlackNotices:
                 raise SendError(f"could not open a DM with {notice.recipient}", permanent=False)
             channel = found
         try:
-            await self.out.post(channel, kit.fallback(text), blocks)
+            posted = await self.out.post(channel, kit.fallback(text), blocks)
         except SlackApiError as err:
             error = str(err.response.get("error", err.response.status_code))
             raise SendError(f"Slack: {error}", permanent=error in PERMANENT) from None
+        if isinstance(notice.text, Digest):
+            # The chart follows the digest, in the channel the post went to (an id: SENDOFF_CHANNEL may be a
+            # name). The digest is delivered either way: a chart that cannot go is logged, not retried.
+            chart = await drawn(notice.text.chart)
+            await upload(self.out, str(posted.get("channel") or channel), notice.text.file_name, chart,
+                         notice.text.chart_heading)  # fmt: skip
 
     async def presence(self, user: str) -> Availability:
         """Their time zone and whether their status says they are away; asked of Slack at most every 10 minutes."""

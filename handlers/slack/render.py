@@ -91,6 +91,8 @@ class SlackWords:
         title = self.plain("summary_title", client=summary.client)
         facts = self.text("summary_facts", status=summary.status.label, am=rp.Person(summary.am), since=summary.since,
                           progress=summary.progress)  # fmt: skip
+        if summary.save_outcome is not None:
+            facts += " · " + self.text(f"summary_save_{summary.save_outcome}")
         if summary.opted_out:
             facts += " · " + self.text("summary_opted_out")
         return Rendered(kit.fallback(kit.escape(title)), kit.summary_blocks(title, facts, list(summary.sections)))

@@ -4,7 +4,10 @@ It records every call with its parsed body, checks the bearer token, answers
 the methods sendoff uses, refuses payloads that break Block Kit's limits (the
 limits are written out here, independently of the builders), and can be told
 to answer 429 with ``Retry-After`` or an error. ``response_url`` posts land
-here too, under ``/respond/<name>``.
+here too, under ``/respond/<name>``. Files come as ``files_upload_v2`` sends them:
+files.getUploadURLExternal hands out an upload URL on the fake, the bytes are
+posted there (recorded as an ``upload`` call), and files.completeUploadExternal
+shares them in a channel; ``files()`` lists what was shared, with its bytes.
 
 Trigger ids come from the fake (``issue_trigger``), so it can hold the app to
 Slack's rules for them: a trigger opens one view, within 3 seconds of the click.
@@ -38,6 +41,17 @@ class Call:
 
 
 @dataclass
+class SharedFile:
+    """A file shared by files.completeUploadExternal."""
+
+    id: str
+    name: str
+    title: str
+    channel: str
+    data: bytes
+
+
+@dataclass
 class Failure:
     error: str | None
     status: int
@@ -59,6 +73,8 @@ class FakeSlack:
     now: Callable[[], float] = field(default=time.monotonic)
     _triggers: dict[str, float] = field(default_factory=dict)  # trigger id -> when it was issued
     _used_triggers: set[str] = field(default_factory=set)
+    _pending_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # file id -> name, length, bytes
+    shared: list[SharedFile] = field(default_factory=list)
 
     # -- control --------------------------------------------------------------------------
     async def start(self) -> str:
@@ -66,6 +82,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -103,6 +120,10 @@ class FakeSlack:
     # -- reading what happened -----------------------------------------------------------
     def to(self, method: str, *, ok: bool | None = True) -> list[dict[str, Any]]:
         return [c.body for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
+
+    def files(self, channel: str | None = None) -> list[SharedFile]:
+        """The files shared (in ``channel``), in order."""
+        return [f for f in self.shared if channel is None or f.channel == channel]
 
     def messages_to(self, channel: str) -> list[dict[str, Any]]:
         return [b for b in self.to("chat.postMessage") if b.get("channel") == channel]
@@ -215,6 +236,45 @@ class FakeSlack:
             if user["profile"]["email"].lower() == email:
                 return {"user": user}
         return {"error": "users_not_found"}
+
+    # -- files: what files_upload_v2 calls -------------------------------------------------
+    def _files_getUploadURLExternal(self, body: dict) -> dict:
+        name, length = str(body.get("filename") or ""), str(body.get("length") or "")
+        if not name or not length.isdigit():
+            return {"error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        self._pending_files[file_id] = {"name": name, "length": int(length), "data": None}
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: takes the bytes as the body of a POST, as Slack's does."""
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        pending = self._pending_files.get(file_id)
+        ok = pending is not None and pending["data"] is None and len(data) == pending["length"]
+        self.calls.append(Call("upload", {"file_id": file_id, "bytes": data}, ok=ok,
+                               error=None if ok else "upload refused"))  # fmt: skip
+        if not ok:
+            return web.Response(text="upload refused", status=400, content_type="text/plain")
+        pending["data"] = data
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    def _files_completeUploadExternal(self, body: dict) -> dict:
+        files = _json(body.get("files"))
+        channel = str(body.get("channel_id") or "")
+        if not isinstance(files, list) or not files:
+            return {"error": "invalid_arguments"}
+        if not channel or channel.startswith("#"):
+            return {"error": "invalid_channel"}  # an id, never a name
+        shared = []
+        for item in files:
+            pending = self._pending_files.get(str(item.get("id")))
+            if pending is None or pending["data"] is None:
+                return {"error": "file_not_found"}
+            shared.append(SharedFile(item["id"], pending["name"], item.get("title") or pending["name"], channel,
+                                     pending["data"]))  # fmt: skip
+        self.shared += shared
+        return {"files": [{"id": f.id, "name": f.name, "title": f.title} for f in shared]}
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await _parse(request)

@@ -46,9 +46,11 @@ FIRST_SITTING: dict[str, Any] = {
     "alternative": "skip",
     "consent": "yes",
     "contact_name": "John Doe",
+    "salutation": "1",
     "contact_email": ["not-an-email", "john@example.com"],
     "country": ["Narnia", "USA"],
     "timezone": "America/New_York",  # the USA has several: the console asks
+    "language": "",  # Enter keeps the country's language
     "greetings": "yes",
     "topics": "gardening",
     "differently": "skip",
@@ -142,11 +144,13 @@ def test_forget_asks_first_and_erases_only_on_yes(tmp_path, prompts):
     with Console(tmp_path, prompts) as console:
         console.send("/departure Acme Corp")
         console.interview({"confirmed": "yes", "told_how": "email", "notified_on": "today"})
-        console.command("/forget Acme Corp", then=say("confirm_forget", client="Acme Corp"))
+        # it names what goes, and that the open departure is closed
+        asked = say("confirm_forget", client="Acme Corp", emails=0, closing=say("forget_closes"))
+        console.command("/forget Acme Corp", then=asked)
         console.command("no", then=say("nothing_erased"))
         # still there, answers and all (the data file is read once the console has stopped)
         console.command("/status Acme Corp", then="Acme Corp (#1)")
-        console.command("/forget Acme Corp", then=say("confirm_forget", client="Acme Corp"))
+        console.command("/forget Acme Corp", then=asked)
         console.command("yes", then=say("forgotten", client="Acme Corp"))
         assert console.close() == 0, console.errors
     [erased] = stored_departures(tmp_path)
@@ -160,7 +164,8 @@ def year_end_answers(email_address: str, country: str, zone: str | None = None) 
         "in_their_words": "Too dear", "mrr": "900", "fixable": "no", "final_payment": "0",  # 0: no due date asked
         "data_ownership": "none", "data_by": "skip", "support_ends": "skip",
         "agreement_signed": "yes", "client_requests": "none", "alternative": "none", "consent": "yes",
-        "contact_name": "Pat", "contact_email": email_address, "country": country, "greetings": "yes",
+        "contact_name": "Pat", "salutation": "1", "contact_email": email_address, "country": country,
+        "language": "1", "greetings": "yes",
         "topics": "skip", "differently": "skip", "workload": "10",
     }  # fmt: skip
     if zone is not None:

@@ -53,6 +53,7 @@ def test_the_manifest_declares_what_the_app_listens_to():
     assert set(settings["event_subscriptions"]["bot_events"]) == {"app_home_opened", "app_mention", "message.im"}
     assert settings["interactivity"]["is_enabled"] and features["app_home"]["home_tab_enabled"]
     assert "users:read.email" in manifest["oauth_config"]["scopes"]["bot"]  # users.lookupByEmail, for the CRM
+    assert "files:write" in manifest["oauth_config"]["scopes"]["bot"]  # files_upload_v2: the chart, the CSV
 
 
 @pytest.mark.slow

@@ -260,3 +260,15 @@ async def test_emails_of_a_departure_started_in_slack_reply_to_the_am(world, clo
     record = world.departures.get(1)
     assert record["am_email"] == "ann@example.com"
     assert world.core.dispatcher.win_back_draft(record)["Reply-To"] == "ann@example.com"
+
+
+async def test_preview_puts_the_clients_next_emails_in_the_dm_as_html_files(world, clock, consenting):
+    consenting(world)
+    reply = await world.slack.command("preview Acme")
+    assert reply.status == 200 and "follow in our direct messages" in reply.text
+    files = world.fake.files("DU0ANN")
+    assert [f.name[:3] for f in files] == ["01-", "02-", "03-", "04-", "05-"]
+    assert all(f.name.endswith(".html") and b"</html>" in f.data.lower() for f in files)
+    assert files[0].name.startswith("01-greeting-2026-12-") and b"Jane" in files[0].data
+    refused = await world.slack.command("preview Acme", user="U0BOB")  # not Bob's departure
+    assert "Only the account manager" in refused.text and len(world.fake.files()) == 5

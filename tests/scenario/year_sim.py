@@ -112,7 +112,8 @@ def script(seed: int, departures: int) -> tuple[list[Step], list[Plan]]:
             "data_by": rng.choice(["skip", f"in {rng.randrange(2, 8)} weeks"]),
             "support_ends": rng.choice(["skip", f"in {rng.randrange(1, 10)} weeks"]),
             "agreement_signed": rng.choice(["yes", "yes", "no"]), "client_requests": "none", "alternative": "none",
-            "consent": rng.choice(["yes", "yes", "yes", "no"]), "contact_name": "Pat Lee",
+            "consent": rng.choice(["yes", "yes", "yes", "no"]), "contact_name": "Pat Lee", "salutation": "1",
+            "language": "1",  # the country's language: the year's emails go out in every language there is
             "contact_email": rng.choice([f"pat{number}@client{number}.example"] * 9 + ["no email"]),
             "country": country, "timezone": city or "1", "greetings": rng.choice(["yes", "yes", "no"]),
             "topics": "SEO", "differently": "Talk sooner", "workload": str(rng.randrange(5, 30)),

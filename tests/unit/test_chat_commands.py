@@ -5,10 +5,13 @@ from __future__ import annotations
 from bot.chat_commands import Commands, Transport
 from bot.command_words import Command
 from bot.interview_turns import Control, Turns
+from bot.lifecycle import Lifecycle
 from bot.replies import Asked, CommandRef, Confirm, Result, Say, Summary, Tone
 from handlers.console import Lines
 from handlers.slack.render import SlackWords
 from storage.records import Status
+
+pytest_plugins = ["tests.touch_data"]
 
 
 def keys(result: Result) -> list[str]:
@@ -157,3 +160,26 @@ def test_open_items_are_marked_done_snoozed_or_no_longer_applying(core):
     assert items["interview"]["until"] == str(core.departures.today() + __import__("datetime").timedelta(days=7))
     assert keys(commands.run("ann", Command("done", "Acme Corp payment"))) == ["item_done"]
     assert core.departures.get(1)["paid_at"]
+
+
+def test_an_edit_after_the_end_shows_the_summary_again_but_tells_the_team_nothing_new(core, consenting_answers):
+    """``consenting_answers``: tests/touch_data.py."""
+    commands = Commands(core, Transport.CONSOLE)
+    commands.run("ann", Command("start", "Acme Corp"))
+    turns = Turns(core)
+    for typed in consenting_answers:
+        finished = turns.reply("ann", typed)
+    assert finished.team and "completed" in keys(finished)  # the team hears of it once, at the end
+    commands.run("ann", Command("edit", "Acme Corp in their words"))
+    edited = turns.reply("ann", "Far too dear")
+    assert edited.team == [] and "completed" not in keys(edited) and "edited" in keys(edited)
+    assert any(isinstance(p, Summary) for p in edited.parts)
+
+
+def test_a_lapsed_save_attempt_shows_in_the_status(core):
+    commands = saving(core)
+    Lifecycle(core.departures).lapse_save(core.departures.get(1))
+    [summary] = [p for p in commands.run("ann", Command("status", "Acme")).parts if isinstance(p, Summary)]
+    assert summary.status is Status.LEAVING and summary.save_outcome == "lapsed"
+    text = "\n".join(Lines(core.prompts.messages).summary(summary))
+    assert "leaving" in text and "save lapsed" in text

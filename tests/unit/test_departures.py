@@ -147,7 +147,7 @@ def test_forget_on_an_open_departure_closes_it_and_leaves_nothing_to_ask_or_send
 def test_forget_leaves_no_address_on_any_touch(core):
     d = core.departures
     record = answer_all(core, d.start("Acme", am="ann", source=Source.CONSOLE).departure, *WHY, "no", "skip", "skip",
-                        "skip", "skip", "yes", "skip", "skip", "yes", "Jane Roe", "jane@acme.test")  # fmt: skip
+                        "skip", "skip", "yes", "skip", "skip", "yes", "Jane Roe", "1", "jane@acme.test")  # fmt: skip
     Lifecycle(d).set_status(d.get(record["id"]), Status.DEPARTED, actor="ann")
     assert any(t["recipient"] == "jane@acme.test" for t in core.store.find_touches(departure_id=record["id"]))
     Privacy(d).forget(d.get(record["id"]), actor="ann")

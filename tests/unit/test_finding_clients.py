@@ -27,13 +27,19 @@ def test_a_client_stored_spelled_out_is_found_by_its_umlaut(core):
     assert core.departures.named("müller")["client"] == "Mueller Bau"
 
 
-def test_an_exact_spelling_wins_and_starting_keeps_two_spellings_two_clients(core):
+def test_starting_another_spelling_of_an_open_client_offers_the_open_one(core):
     start(core, "Müller GmbH")
     spelled_out = start(core, "Mueller GmbH")
-    assert spelled_out.created  # as before: only the same key is the same client when starting
-    assert core.departures.find("mueller gmbh")["client"] == "Mueller GmbH"
-    assert core.departures.find("Müller GmbH")["client"] == "Müller GmbH"
+    assert not spelled_out.created and spelled_out.departure["client"] == "Müller GmbH"
     assert not start(core, "MÜLLER GMBH").created  # the same key: the open one is offered
+    assert start(core, "Müller").created  # only the start of the name: another client
+    assert core.store.count_departures() == 2
+
+
+def test_an_exact_spelling_wins_over_another(core):
+    start(core, "Mueller Blu")
+    start(core, "Müller Blu GmbH")
+    assert core.departures.find("mueller blu")["client"] == "Mueller Blu"
 
 
 def test_a_spelling_that_fits_two_clients_is_refused_with_both_names(core):

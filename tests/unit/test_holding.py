@@ -26,14 +26,15 @@ def held(until: str) -> str:
 
 
 def told_overdue(notifier) -> list[str]:
-    return [n.touch["key"] for n in notifier.notices if n.touch is not None and "overdue" in n.text]
+    return [n.touch["key"] for n in notifier.notices if n.touch is not None and "I am holding" in n.text]
 
 
 async def run(core):
     return {s.touch["key"]: s for s in await core.dispatcher.run_due()}
 
 
-async def test_a_held_email_stays_pending_with_its_reason_and_the_am_hears_once(core, clock, notifier, interview):
+async def test_a_held_email_stays_pending_with_its_reason_and_the_payment_nudge_says_why(core, clock, notifier,
+                                                                                          interview):
     interview(core.departures, paid=False)  # 500 due 16 December
     clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
     settled = await run(core)
@@ -48,7 +49,7 @@ async def test_a_held_email_stays_pending_with_its_reason_and_the_am_hears_once(
     core.playbook.plan(core.departures.get(1))
     assert CHRISTMAS not in await run(core)
     assert core.store.touch_by_key(CHRISTMAS)["reason"] == "held: " + held("Fri 25 Dec 2026 00:00")
-    assert told_overdue(notifier) == [CHRISTMAS]
+    assert told_overdue(notifier) == []  # no notice per held email: the payment's nudges say emails wait
     assert not core.settings.outbox_dir.exists() or not list(core.settings.outbox_dir.glob("*.eml"))
 
 
@@ -60,7 +61,9 @@ async def test_a_hold_that_never_lifts_skips_the_email_when_its_moment_is_over(c
         skipped = core.store.touch_by_key(key)
         assert (skipped["status"], skipped["reason"]) == (
             TouchStatus.SKIPPED, "too late after waiting: the final payment is overdue and unpaid")
-    assert told_overdue(notifier) == [CHRISTMAS, NEW_YEAR]  # once each
+    assert told_overdue(notifier) == []  # no notice per held email
+    payment = [n for n in notifier.notices if n.touch and n.touch["payload"].get("what") == "final_payment_due"]
+    assert payment and all("emails to them wait" in n.text for n in payment)
 
 
 async def test_a_held_check_in_goes_once_the_payment_is_marked_paid(core, clock, notifier, interview):
@@ -87,12 +90,16 @@ async def test_opt_out_still_cancels_a_held_email(core, clock, interview):
     assert (cancelled["status"], cancelled["reason"]) == (TouchStatus.CANCELLED, "the client opted out")
 
 
-async def test_a_retained_client_s_email_is_cancelled_not_held(core, clock, interview):
+async def test_a_retained_client_s_emails_are_cancelled_at_once_and_come_back_if_they_leave_after_all(core, clock,
+                                                                                                      interview):
     record = interview(core.departures)
     Lifecycle(core.departures).set_status(record, Status.RETAINED, actor="ann")
+    cancelled = core.store.touch_by_key(CHRISTMAS)
+    assert (cancelled["status"], cancelled["reason"]) == (TouchStatus.CANCELLED, "the client is retained")
+    Lifecycle(core.departures).set_status(core.departures.get(1), Status.LEAVING, actor="ann")
+    assert core.store.touch_by_key(CHRISTMAS)["status"] == TouchStatus.PENDING
     clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
-    settled = await run(core)
-    assert (settled[CHRISTMAS].outcome, settled[CHRISTMAS].detail) == (Outcome.CANCELLED, "the client is retained")
+    assert (await run(core))[CHRISTMAS].outcome == Outcome.SENT
 
 
 async def test_a_bounced_address_holds_until_the_address_changes(core, clock, interview):

@@ -274,3 +274,12 @@ def test_the_stay_in_touch_years_setting_is_checked():
     for bad in ("0", "three", "-1", "2.5"):
         with pytest.raises(SettingsError, match="SENDOFF_STAY_IN_TOUCH_YEARS"):
             load_settings({"SENDOFF_STAY_IN_TOUCH_YEARS": bad}, None)
+
+
+def test_a_fiscal_year_check_in_close_to_a_regular_one_is_left_out(core, interview_with):
+    interview_with(core.departures, reason="price")  # ends 2 December: +30 days and the fiscal year meet in January
+    keys = {t["key"] for t in touches(core)}
+    assert "1:check_in:+30d" in keys and "1:check_in:fiscal_year" not in keys
+    interview_with(core.departures, "Bolt Ltd", reason="price", support_ends="in 10 weeks")  # ends 3 February
+    fiscal = core.store.touch_by_key("2:check_in:fiscal_year")
+    assert fiscal is not None and local_day(fiscal) == date(2028, 1, 3)  # 1 January is a holiday
