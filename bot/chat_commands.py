@@ -247,8 +247,13 @@ class Commands:
         if self.transport is Transport.SLACK:
             # the files are on the bot's machine: in Slack they come to the person's DM
             result = Result(files=[p.html for p in written])
+            if len(written) == 1:
+                return result.say("preview_in_dm_one", client=record["client"])
             return result.say("preview_in_dm", client=record["client"], count=len(written))
-        result = Result().say("preview_written", client=record["client"], count=len(written), folder=str(folder))
+        if len(written) == 1:
+            result = Result().say("preview_written_one", client=record["client"], folder=str(folder))
+        else:
+            result = Result().say("preview_written", client=record["client"], count=len(written), folder=str(folder))
         for preview in written:
             result.say("preview_file", path=str(preview.html), subject=preview.subject,
                        when=f"{preview.due:%a %d %b %Y %H:%M} {preview.due.tzinfo}")  # fmt: skip
@@ -395,8 +400,11 @@ class Commands:
         self.departures.access.require(record, actor)
         planned = self.core.store.find_touches(departure_id=record["id"], statuses=NOT_YET_SENT)
         emails = sum(t["channel"] is Channel.EMAIL for t in planned)
-        closing = self.messages.render("forget_closes") if record["status"] in OPEN else ""
-        question = Say("confirm_forget", {"client": record["client"], "emails": emails, "closing": closing})
+        render = self.messages.render
+        planned_words = "" if not emails else render("forget_planned_one") if emails == 1 else render(
+            "forget_planned", emails=emails)  # fmt: skip
+        closing = render("forget_closes") if record["status"] in OPEN else ""
+        question = Say("confirm_forget", {"client": record["client"], "planned": planned_words, "closing": closing})
         return Result([Confirm(Confirmation.FORGET, record["id"], question)])
 
     def confirmed(self, actor: str, what: Confirmation, departure_id: int, yes: bool) -> Result:

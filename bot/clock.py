@@ -43,6 +43,14 @@ class ClockFileError(Exception):
     """The saved clock cannot be read; the file is left as it was found."""
 
 
+def read_saved_clock(path: Path) -> datetime | None:
+    """Where a console's saved clock stands, without moving or writing it (``sendoff report``, ``preview``)."""
+    try:
+        return parse_iso(json.loads(path.read_text(encoding="utf-8"))["now"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class SavedClock(ManualClock):
     """The console's clock: moved by /advance, kept in a file beside the data, never moving backwards.
 
@@ -132,3 +140,15 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def clock_path(db_path: Path) -> Path:
+    """Where the console keeps its clock: beside the data."""
+    return db_path.with_name(db_path.name + ".clock")
+
+
+def data_clock(db_path: Path) -> Clock:
+    """The clock of the data at ``db_path`` for a command that only reads it: the console's saved clock where
+    it is ahead of the wall clock (a rehearsed year), else the system's. It is never moved or written."""
+    saved = read_saved_clock(clock_path(db_path))
+    return ManualClock(saved) if saved is not None and saved > SystemClock().now() else SystemClock()

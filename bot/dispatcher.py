@@ -36,7 +36,7 @@ from bot.playbook import TEAM_GRACE, Playbook
 from bot.sending import Courier
 from bot.settling import Ledger, Outcome, Settled
 from storage import Store
-from storage.records import CHANNEL, Channel, Departure, Touch, TouchStatus
+from storage.records import CHANNEL, Channel, Departure, Touch, TouchKind, TouchStatus
 
 __all__ = ["Dispatcher", "Outcome", "RateCap", "Settled"]
 
@@ -105,7 +105,10 @@ class Dispatcher:
         for touch in self.store.find_touches(statuses=[TouchStatus.AWAITING_APPROVAL]):
             if parse_iso(touch["latest_at"]) < now:
                 settled.append(self.ledger.end(touch, Outcome.SKIPPED, self.ledger.say("reason_draft_expired")))
-        due = deque(self.store.find_touches(statuses=[TouchStatus.PENDING], due_before=iso(now)))
+        # what changes the figures (a save attempt's lapse) before what reports them (the digest): both
+        # may fall due at the first working morning of a month
+        due = deque(sorted(self.store.find_touches(statuses=[TouchStatus.PENDING], due_before=iso(now)),
+                           key=_reporting_order))  # fmt: skip
 
         async def lane(sender: Sender) -> None:
             while due:
@@ -200,3 +203,9 @@ class Dispatcher:
     def win_back_draft(self, record: Departure) -> Message:
         """A win-back email for the AM to send from their own mailbox (replies reach them directly)."""
         return self.approvals.win_back_draft(record)
+
+
+def _reporting_order(touch: Touch) -> int:
+    if touch["payload"].get("lapse"):
+        return 0
+    return 2 if touch["kind"] is TouchKind.DIGEST else 1

@@ -6,6 +6,7 @@ it as a draft, and previews (bot/previews.py) write it to files; nothing is sent
 
 from __future__ import annotations
 
+from datetime import datetime
 from email.message import Message
 from typing import Any, cast
 
@@ -23,12 +24,13 @@ class Drafts:
         self.departures = departures
         self.composer = composer
 
-    def compose(self, touch: Envelope, record: Departure, override: tuple[str, str] | None = None) -> Message:
+    def compose(self, touch: Envelope, record: Departure, override: tuple[str, str] | None = None,
+                at: datetime | None = None) -> Message:  # fmt: skip
         """The email ``touch`` is, for ``record``'s client, as it would go now; sent nowhere.
 
         ``override``: the subject and text the AM wrote over the draft.
         """
-        return self.composer.compose(touch, record, self.values(record, touch), override)
+        return self.composer.compose(touch, record, self.values(record, touch), override, at)
 
     def values(self, record: Departure, touch: Envelope | None = None) -> dict[str, str]:
         """What an email says of the departure, as plain text (see ``Composer.compose``)."""

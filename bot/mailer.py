@@ -18,7 +18,7 @@ import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from email.charset import QP, Charset
 from email.header import Header
@@ -131,12 +131,13 @@ class Composer:
 
     # -- composing -------------------------------------------------------------------------
     def compose(self, touch: Envelope, record: NewDeparture, values: dict[str, str],
-                override: tuple[str, str] | None = None) -> Message:  # fmt: skip
+                override: tuple[str, str] | None = None, at: datetime | None = None) -> Message:  # fmt: skip
         """``values``: what the email says of the departure, as plain text (bot.drafts): client,
         contact_name, salutation (a style or the AM's own words), topics, holiday, language, country,
         ended (ISO date), final_payment and final_payment_currency, paid_at (ISO).
 
         ``override``: the subject and text the AM wrote over the draft; it is sent as written, in the layout.
+        ``at``: when it goes, if not now (a preview): its date and what it says of time ("since December").
         Built with email.mime (headers are encoded once, when sent): four times faster than
         Message, whose every header is parsed as it is set, and the dispatcher composes each email.
         """
@@ -147,7 +148,8 @@ class Composer:
         language = language if language in self.languages else EMAIL_LANGUAGE
         author = self.author(record)
         from_name, address = self.sender(author, language)
-        context = self._context(touch, values, language, author)
+        moment = at or self.clock.now()
+        context = self._context(touch, values, language, author, moment)
         subject = override[0] if override else self._subject(touch["kind"], context, language)
         link = unsubscribe_link(*self.link, departure_id) if self.link else ""
         if override is not None:
@@ -177,7 +179,7 @@ class Composer:
         message["Reply-To"] = formataddr((author.name, author.email) if author.email else (from_name, address),
                                          "utf-8")  # fmt: skip
         # The moment it goes out by the bot's clock: the console's /advance shows when it would have gone.
-        message["Date"] = format_datetime(self.clock.now())
+        message["Date"] = format_datetime(moment)
         domain = address.rpartition("@")[2] or UNDELIVERABLE_DOMAIN
         message["Message-ID"] = make_msgid(domain=domain)
         message["Content-Language"] = language
@@ -198,10 +200,11 @@ class Composer:
             message.attach(part)
         return message
 
-    def _context(self, touch: Envelope, values: Mapping[str, str], language: str, author: Author) -> dict[str, Any]:
+    def _context(self, touch: Envelope, values: Mapping[str, str], language: str, author: Author,
+                 moment: datetime) -> dict[str, Any]:  # fmt: skip
         """Every value of EMAIL_VALUES (the layout's own are added by ``compose``), "" where there is none."""
         locale = _locale(language, values.get("country") or "")
-        today = self.clock.now().astimezone(self.zone).date()
+        today = moment.astimezone(self.zone).date()
         # the touch's name in its key: 12:check_in:+30d, 12:greeting:christmas:2026
         name = touch["key"].split(":", 2)[2] if touch["key"].count(":") >= 2 else ""
         payload = cast(Mapping[str, Any], touch["payload"])  # holiday_id: set by the playbook beside holiday

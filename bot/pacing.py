@@ -23,11 +23,12 @@ from bot.notify import Notifier
 from bot.settling import Pause
 from bot.workdays import (
     SEND_AT,
+    client_day_on_or_after,
+    is_client_day,
     is_working_day,
     local_moment,
     team_day_on_or_after,
     within_team_hours,
-    working_day_on_or_after,
 )
 from prompts import Messages
 from prompts.cadence import Cadence
@@ -89,10 +90,10 @@ class Pacing:
         country = zone_country(zone)
         local = now.astimezone(ZoneInfo(zone))
         send_at = local_moment(local.date(), zone, SEND_AT)
-        if is_working_day(local.date(), country) and send_at <= now < send_at + ON_TIME:
+        if is_client_day(local.date(), country) and send_at <= now < send_at + ON_TIME:
             return None
         day = local.date() if now < send_at else local.date() + timedelta(days=1)
-        moment = local_moment(working_day_on_or_after(day, country), zone, SEND_AT)
+        moment = local_moment(client_day_on_or_after(day, country), zone, SEND_AT)
         if parse_iso(touch["due_at"]) == moment:
             return None  # its wait ends now: the dispatch tick came a little late
         if moment > parse_iso(touch["latest_at"]) and self._working_hours(now, zone, country):

@@ -27,15 +27,15 @@ from bot.clock import Clock, iso, parse_iso
 from bot.departures import Change, Departures
 from bot.workdays import (
     after_team_days,
+    client_day_before,
+    client_day_on_or_after,
     end_of_day,
     holiday_named,
+    is_client_day,
     is_team_day,
-    is_working_day,
     local_moment,
     team_day_on_or_after,
     within_team_hours,
-    working_day_before,
-    working_day_on_or_after,
     zone_for,
 )
 from prompts.cadence import Cadence, Holiday
@@ -299,7 +299,7 @@ class Playbook:
 
     def _client(self, record: Departure, kind: TouchKind, name: str, target: date, country: str | None, zone: str,
                 email: str) -> NewTouch:  # fmt: skip
-        day = working_day_on_or_after(target, country)
+        day = client_day_on_or_after(target, country)
         due = local_moment(day, zone)
         latest = due + timedelta(days=self.cadence.check_in_grace_days)
         return self._touch(record, kind, name, Channel.EMAIL, email, due, latest, zone, {})
@@ -321,8 +321,9 @@ class Playbook:
                 if found is None:
                     continue
                 day_off, name = found
-                # on the working day before the holiday: the day itself is off, and so may be the weekend
-                day = day_off if is_working_day(day_off, country) else working_day_before(day_off, country)
+                # on the client day before the holiday: the day itself is off, and so may be the weekend and,
+                # around Christmas and New Year, the days offices close
+                day = day_off if is_client_day(day_off, country) else client_day_before(day_off, country)
                 if day_off < recorded or day < first or day_off >= over:
                     continue
                 payload = cast(TouchPayload, {"holiday": name, "holiday_id": holiday.id})  # see storage.records

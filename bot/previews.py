@@ -51,8 +51,8 @@ def write_previews(store: Store, drafts: Drafts, record: Departure, folder: Path
         old.unlink()
     written = []
     for number, touch in enumerate(touches, 1):
-        message = drafts.compose(touch, record)
         due = parse_iso(touch["due_at"]).astimezone(ZoneInfo(touch["zone"]))
+        message = drafts.compose(touch, record, at=due)  # as it will read then: "since December" ages
         stem = f"{number:02d}-{touch['kind'].value.replace('_', '-')}-{due:%Y-%m-%d}"
         html, text = folder / f"{stem}.html", folder / f"{stem}.txt"
         html.write_text(_part(message, "html"), encoding="utf-8")

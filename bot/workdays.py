@@ -20,6 +20,10 @@ SEND_AT = time(9, 0)
 SATURDAY_SUNDAY = frozenset({5, 6})
 # Days nobody is nudged, in any country: Christmas and New Year.
 QUIET_DAYS = frozenset({(12, 24), (12, 25), (12, 26), (12, 31), (1, 1)})
+# Days a client's office is closed beyond its public holidays, by country: Japan's year-end break.
+CLOSED_BY_COUNTRY: dict[str, frozenset[tuple[int, int]]] = {
+    "JP": frozenset({(12, 29), (12, 30), (12, 31), (1, 2), (1, 3)}),
+}
 # Whether a day is one to work on.
 WorkingDay = Callable[[date], bool]
 
@@ -75,6 +79,28 @@ def is_working_day(day: date, country: str | None) -> bool:
 def working_day_on_or_after(day: date, country: str | None) -> date:
     while not is_working_day(day, country):
         day += timedelta(days=1)
+    return day
+
+
+def is_client_day(day: date, country: str | None) -> bool:
+    """A day an email may land in a client's inbox: a working day of their country, not between Christmas
+    Eve and Boxing Day or on New Year's Eve and Day, nor on a day their country's offices close."""
+    month_day = (day.month, day.day)
+    closed = month_day in QUIET_DAYS or month_day in CLOSED_BY_COUNTRY.get(country or "", frozenset())
+    return not closed and is_working_day(day, country)
+
+
+def client_day_on_or_after(day: date, country: str | None) -> date:
+    while not is_client_day(day, country):
+        day += timedelta(days=1)
+    return day
+
+
+def client_day_before(day: date, country: str | None) -> date:
+    """The last client day strictly before ``day``: a greeting comes before its holiday and the days off."""
+    day -= timedelta(days=1)
+    while not is_client_day(day, country):
+        day -= timedelta(days=1)
     return day
 
 

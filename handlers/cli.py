@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.clock import ClockFileError, SavedClock
+from bot.clock import ClockFileError, SavedClock, clock_path
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import run_console
 from handlers.preview_command import preview_emails
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "console":
             # The console's clock moves with /advance and is kept beside the data; everything else keeps
             # the system's.
-            clock = SavedClock(settings.db_path.with_name(settings.db_path.name + ".clock"))
+            clock = SavedClock(clock_path(settings.db_path))
             asyncio.run(run_console(settings, clock))
         elif args.command == "run":
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

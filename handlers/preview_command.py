@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from bot.app import build_core
 from bot.chat_commands import Commands, Transport
+from bot.clock import data_clock
 from bot.command_words import Command
 from bot.notify import LogNotifier
 from bot.settings import Settings
@@ -16,7 +17,8 @@ OPERATOR = "operator"
 
 
 def preview_emails(settings: Settings, client: str) -> int:
-    core = build_core(replace(settings, admins=settings.admins | {OPERATOR}), LogNotifier())
+    core = build_core(replace(settings, admins=settings.admins | {OPERATOR}), LogNotifier(),
+                      clock=data_clock(settings.db_path))  # fmt: skip
     try:
         result = Commands(core, Transport.CONSOLE).run(OPERATOR, Command("preview", client))
         lines = Lines(core.prompts.messages)

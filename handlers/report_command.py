@@ -13,7 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot.clock import SystemClock
+from bot.clock import data_clock
 from bot.departures import Departures
 from bot.periods import Period, between
 from bot.replies import CommandRef, Medium, Refusal, Say, words
@@ -71,7 +71,7 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
     prompts = load_prompts(settings.prompts_dir)
     store = ReadOnlyTinyDBStore(settings.db_path)
     try:
-        departures = Departures(store, prompts, SystemClock(), timezone=settings.timezone,
+        departures = Departures(store, prompts, data_clock(settings.db_path), timezone=settings.timezone,
                                 currency=settings.currency, admins=settings.admins)  # fmt: skip
         try:
             period = _period(args, departures.today(), prompts.messages)

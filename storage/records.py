@@ -55,6 +55,7 @@ class AuditEvent(StrEnum):
     FORGOTTEN = "forgotten"
     ITEM = "item"  # an open item marked done, snoozed, or no longer applying
     SAVE_OUTCOME = "save_outcome"
+    CLIENT_ANSWERED = "client_answered"  # the client answered the exit note's form
 
 
 class Approval(StrEnum):
@@ -71,6 +72,7 @@ class TouchKind(StrEnum):
     DEADLINE = "deadline"
     INTERVIEW_REMINDER = "interview_reminder"
     DIGEST = "digest"
+    EXIT_NOTE = "exit_note"  # the AM's personal note to the client, with the form link; never without their yes
 
 
 class Channel(StrEnum):
@@ -164,6 +166,19 @@ AuditEntry = TypedDict(
 )
 
 
+class ClientVoice(TypedDict):
+    """What the client said in the exit note's form, in their own words (not the AM's)."""
+
+    at: str  # when they last sent it, ISO
+    submissions: int  # how often they sent it from their link
+    reason: NotRequired[str]  # an option id of the interview's reason question
+    words: NotRequired[str]  # why, in their words
+    change_mind: NotRequired[str]  # what would change their mind, if anything
+    stay_in_touch: NotRequired[bool]
+    topics: NotRequired[str]  # what they want to hear about
+    language: NotRequired[str]  # the language they prefer, ISO 639-1
+
+
 class ItemMark(TypedDict):
     state: ItemState
     at: str
@@ -203,6 +218,8 @@ class NewDeparture(TypedDict):
     email_approval: NotRequired[Approval]
     items: NotRequired[dict[str, ItemMark]]  # Item value -> what a person said about it
     save_outcome: NotRequired[SaveOutcome]
+    client_voice: NotRequired[ClientVoice]
+    exit_note_sent_at: NotRequired[str]  # when the exit note (and its form link) went, ISO
 
 
 class Departure(NewDeparture):

@@ -145,7 +145,7 @@ def test_forget_asks_first_and_erases_only_on_yes(tmp_path, prompts):
         console.send("/departure Acme Corp")
         console.interview({"confirmed": "yes", "told_how": "email", "notified_on": "today"})
         # it names what goes, and that the open departure is closed
-        asked = say("confirm_forget", client="Acme Corp", emails=0, closing=say("forget_closes"))
+        asked = say("confirm_forget", client="Acme Corp", planned="", closing=say("forget_closes"))
         console.command("/forget Acme Corp", then=asked)
         console.command("no", then=say("nothing_erased"))
         # still there, answers and all (the data file is read once the console has stopped)

@@ -57,7 +57,7 @@ def mail_core(settings, clock, smtp, notifier):
 async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, clock, smtp, interview):
     interview(mail_core.departures)
     greeting = next(t for t in mail_core.store.find_touches() if t["kind"] == TouchKind.GREETING)
-    clock.set(parse_iso(greeting["due_at"]))  # Christmas Eve, 09:00 in Berlin
+    clock.set(parse_iso(greeting["due_at"]))  # the day before Christmas Eve, 09:00 in Berlin
     await mail_core.dispatcher.run_due()
     message = smtp.messages[0]
     assert message.get_content_type() == "multipart/alternative"
@@ -66,7 +66,7 @@ async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, 
     html = message.get_body(("html",)).get_content()
     assert "Jane &lt;b&gt;Roe&lt;/b&gt;" in html and "<b>Roe" not in html
     assert "Jane <b>Roe</b>" in message.get_body(("plain",)).get_content()
-    assert message["Date"] == "Thu, 24 Dec 2026 08:00:00 +0000"
+    assert message["Date"] == "Wed, 23 Dec 2026 08:00:00 +0000"
     assert message["Message-ID"].endswith("@agency.example>")
     assert message["List-Unsubscribe"].startswith("<mailto:team@agency.example?subject=unsubscribe")
     assert message["Reply-To"] and "\n" not in message["Subject"]
@@ -75,7 +75,7 @@ async def test_an_email_is_multipart_escaped_and_can_be_unsubscribed(mail_core, 
 async def test_a_421_is_retried_and_a_550_fails_and_tells_the_am(mail_core, clock, smtp, notifier, interview):
     interview(mail_core.departures)
     smtp.replies = ["421 Try again later"]
-    clock.advance(timedelta(days=29))
+    clock.advance(timedelta(days=28))  # 23 December: the Christmas greeting
     outcomes = [s.outcome for s in await mail_core.dispatcher.run_due()]
     assert Outcome.RETRY in outcomes and smtp.messages == []
     clock.advance(timedelta(minutes=10))
@@ -91,12 +91,12 @@ async def test_a_421_is_retried_and_a_550_fails_and_tells_the_am(mail_core, cloc
 
 async def test_a_held_greeting_goes_through_smtp_once_the_payment_is_in(mail_core, clock, smtp, notifier, interview):
     interview(mail_core.departures, paid=False)  # 500 was due 16 December
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))  # Christmas Eve, 09:00 in Berlin
+    clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))  # Christmas Eve, 09:00 in Berlin
     [held] = [s for s in await mail_core.dispatcher.run_due() if s.touch["kind"] == TouchKind.GREETING]
     assert held.outcome == Outcome.HELD and smtp.messages == []
     touch = mail_core.store.touch_by_key("1:greeting:christmas:2026")
     assert touch["status"] == TouchStatus.PENDING and touch["reason"].startswith("held: the final payment is overdue")
-    clock.set(datetime(2026, 12, 24, 14, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 14, tzinfo=UTC))
     Lifecycle(mail_core.departures).mark_paid(mail_core.departures.get(1), actor="ann")
     sent = [s for s in await mail_core.dispatcher.run_due() if s.touch["kind"] == TouchKind.GREETING]
     assert [s.outcome for s in sent] == [Outcome.SENT] and len(smtp.messages) == 1

@@ -54,7 +54,7 @@ async def test_a_german_clients_year_of_emails_is_in_german(settings, clock, int
                             "1:greeting:new_year:2027", "1:greeting:new_year:2028"]  # fmt: skip
     christmas = sent["1:greeting:christmas:2026"][1]
     assert christmas["Subject"] == "Frohe Weihnachten und schöne Feiertage"
-    assert plain(christmas).startswith("Guten Tag Dr. Chen,\n\nWeihnachten steht vor der Tür")
+    assert plain(christmas).startswith("Guten Tag, Dr. Chen,\n\nWeihnachten steht vor der Tür")
     assert "im Dezember 2026" in plain(sent["1:greeting:christmas:2027"][1])
     first = plain(sent["1:check_in:+30d"][1])
     assert "am 2. Dezember 2026" in first and "500,00 €" in first

@@ -117,7 +117,7 @@ def test_a_german_christmas_greeting_is_in_german_with_german_dates_and_its_own_
     assert christmas["Subject"] == "Frohe Weihnachten und schöne Feiertage"
     assert christmas["From"] == "Ana Ruiz | Northwind <clients@northwind.example>"
     assert christmas["Content-Language"] == "de"
-    assert text.startswith("Guten Tag Dr. Chen,\n\nWeihnachten steht vor der Tür")
+    assert text.startswith("Guten Tag, Dr. Chen,\n\nWeihnachten steht vor der Tür")
     assert "im Dezember 2026 zu Ende ging" in text  # the month as German writes it
     assert "Herzliche Grüße\nAna Ruiz\nNorthwind" in text and "Abmelden" in html_of(christmas)
     new_year = read(compose(northwind, record, TouchKind.GREETING, "new_year:2028"))
@@ -188,7 +188,7 @@ def test_the_greeting_chosen_opens_the_email_in_its_language(northwind, intervie
     assert opening(contact_name="dr. amy chen") == "Dear Dr. Chen,"
     assert opening(contact_name="dr. amy chen", salutation="2") == "Hi Amy,"
     assert opening(contact_name="amy chen", salutation="2", language="de") == "Hallo Amy,"
-    assert opening(contact_name="amy chen", language="de") == "Guten Tag Amy Chen,"
+    assert opening(contact_name="amy chen", language="de") == "Guten Tag, Amy Chen,"
     assert opening(contact_name="amy chen", salutation="Liebe Frau Chen", language="de") == "Liebe Frau Chen,"
     assert opening(contact_name="amy chen", language="es") == "Buenos días, Amy Chen:"
     assert opening(contact_name="amy chen", salutation="2", language="ja") == "Amyさん"

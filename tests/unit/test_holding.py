@@ -36,19 +36,19 @@ async def run(core):
 async def test_a_held_email_stays_pending_with_its_reason_and_the_payment_nudge_says_why(core, clock, notifier,
                                                                                           interview):
     interview(core.departures, paid=False)  # 500 due 16 December
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))
     settled = await run(core)
-    assert (settled[CHRISTMAS].outcome, settled[CHRISTMAS].detail) == (Outcome.HELD, held("Fri 25 Dec 2026 00:00"))
+    assert (settled[CHRISTMAS].outcome, settled[CHRISTMAS].detail) == (Outcome.HELD, held("Thu 24 Dec 2026 00:00"))
     waiting = core.store.touch_by_key(CHRISTMAS)
     # what /touches shows: its status (pending: "planned") and, after it, the reason
-    assert (waiting["status"], waiting["reason"]) == (TouchStatus.PENDING, "held: " + held("Fri 25 Dec 2026 00:00"))
+    assert (waiting["status"], waiting["reason"]) == (TouchStatus.PENDING, "held: " + held("Thu 24 Dec 2026 00:00"))
     assert waiting["due_at"] == waiting["latest_at"]  # looked at again when its moment ends, unless the hold lifts
     # running again, re-planning (an edit) and running again: no second notice, nothing new to report
-    clock.set(datetime(2026, 12, 24, 12, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 12, tzinfo=UTC))
     assert CHRISTMAS not in await run(core)
     core.playbook.plan(core.departures.get(1))
     assert CHRISTMAS not in await run(core)
-    assert core.store.touch_by_key(CHRISTMAS)["reason"] == "held: " + held("Fri 25 Dec 2026 00:00")
+    assert core.store.touch_by_key(CHRISTMAS)["reason"] == "held: " + held("Thu 24 Dec 2026 00:00")
     assert told_overdue(notifier) == []  # no notice per held email: the payment's nudges say emails wait
     assert not core.settings.outbox_dir.exists() or not list(core.settings.outbox_dir.glob("*.eml"))
 
@@ -83,7 +83,7 @@ async def test_a_held_check_in_goes_once_the_payment_is_marked_paid(core, clock,
 
 async def test_opt_out_still_cancels_a_held_email(core, clock, interview):
     record = interview(core.departures, paid=False)
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))
     await run(core)
     Privacy(core.departures).opt_out(core.departures.get(record["id"]), actor="ann")
     cancelled = core.store.touch_by_key(CHRISTMAS)
@@ -98,7 +98,7 @@ async def test_a_retained_client_s_emails_are_cancelled_at_once_and_come_back_if
     assert (cancelled["status"], cancelled["reason"]) == (TouchStatus.CANCELLED, "the client is retained")
     Lifecycle(core.departures).set_status(core.departures.get(1), Status.LEAVING, actor="ann")
     assert core.store.touch_by_key(CHRISTMAS)["status"] == TouchStatus.PENDING
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))
     assert (await run(core))[CHRISTMAS].outcome == Outcome.SENT
 
 
@@ -106,10 +106,10 @@ async def test_a_bounced_address_holds_until_the_address_changes(core, clock, in
     record = interview(core.departures)
     record["bounced"] = ["jane@acme.example"]
     core.store.save_departure(record)
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))
     held = (await run(core))[CHRISTMAS]
     assert held.outcome == Outcome.HELD and "the address bounced before" in held.detail
-    clock.set(datetime(2026, 12, 24, 10, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 10, tzinfo=UTC))
     core.departures.edit(core.departures.get(1), "contact_email", actor="ann")
     core.departures.answer(core.departures.get(1), "jane@roe.example", actor="ann")
     sent = (await run(core))[CHRISTMAS]  # 11:00 on its day: its last chance, in working hours, so now

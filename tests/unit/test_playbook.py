@@ -49,11 +49,12 @@ def test_a_greeting_for_a_holiday_on_a_weekend_goes_the_working_day_before(core,
     clock.set(datetime(2027, 6, 1, 8, tzinfo=UTC))
     core.playbook.plan_all()  # greetings are planned a year ahead, topped up as time passes
     keys = {t["key"]: t for t in touches(core)}
-    # New Year 2028 is a Saturday, Christmas 2027 too; both greetings go on the Friday before.
+    # New Year 2028 is a Saturday, Christmas 2027 too; Christmas Eve and New Year's Eve are days off in
+    # many offices: both greetings go on the Thursday before.
     new_year = parse_iso(keys["1:greeting:new_year:2028"]["due_at"])
     christmas = parse_iso(keys["1:greeting:christmas:2027"]["due_at"])
-    assert new_year == datetime(2027, 12, 31, 8, tzinfo=UTC) and christmas == datetime(2027, 12, 24, 8, tzinfo=UTC)
-    assert parse_iso(keys["1:greeting:christmas:2027"]["latest_at"]) == datetime(2027, 12, 24, 23, tzinfo=UTC)
+    assert new_year == datetime(2027, 12, 30, 8, tzinfo=UTC) and christmas == datetime(2027, 12, 23, 8, tzinfo=UTC)
+    assert parse_iso(keys["1:greeting:christmas:2027"]["latest_at"]) == datetime(2027, 12, 23, 23, tzinfo=UTC)
     assert keys["1:greeting:christmas:2027"]["payload"] == {"holiday": "Christmas Day", "holiday_id": "christmas"}
 
 
@@ -77,7 +78,7 @@ def test_planning_twice_or_editing_never_duplicates(core, interview):
 
 async def test_after_a_stop_touches_in_their_window_go_once_and_the_rest_are_skipped(core, clock, interview):
     interview(core.departures)
-    clock.set(datetime(2026, 12, 31, 12, tzinfo=UTC))  # down since before Christmas
+    clock.set(datetime(2026, 12, 30, 12, tzinfo=UTC))  # down since before Christmas
     settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
     assert settled["1:greeting:christmas:2026"] == Outcome.SKIPPED  # its day is over
     assert settled["1:greeting:new_year:2027"] == Outcome.SENT  # still 31 December in Berlin
@@ -147,16 +148,16 @@ async def test_a_client_not_yet_confirmed_gets_talk_to_them_first_in_two_working
 
 async def test_an_overdue_unpaid_final_payment_holds_client_emails_and_tells_the_am(core, clock, notifier, interview):
     interview(core.departures, paid=False)  # 500 due in 3 weeks: 16 December
-    clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))
     settled = {s.touch["key"]: s for s in await core.dispatcher.run_due()}
     held = settled["1:greeting:christmas:2026"]
     assert held.outcome == Outcome.HELD and "the final payment is overdue and unpaid" in held.detail
     assert [n for n in notifier.notices if "holding" in n.text] == []  # the payment's nudges say emails wait
     Lifecycle(core.departures).mark_paid(core.departures.get(1), actor="ann")
-    clock.set(datetime(2026, 12, 24, 11, tzinfo=UTC))  # paid the same day: the greeting still goes
+    clock.set(datetime(2026, 12, 23, 11, tzinfo=UTC))  # paid the same day: the greeting still goes
     settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
     assert settled["1:greeting:christmas:2026"] == Outcome.SENT
-    clock.set(datetime(2026, 12, 31, 8, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 30, 8, tzinfo=UTC))
     settled = {s.touch["key"]: s.outcome for s in await core.dispatcher.run_due()}
     assert settled["1:greeting:new_year:2027"] == Outcome.SENT
 
@@ -166,13 +167,13 @@ async def test_the_daily_cap_defers_what_does_not_fit(settings, clock, interview
     try:
         interview(capped.departures)
         interview(capped.departures, client="Bolt Ltd")
-        clock.set(datetime(2026, 12, 24, 8, tzinfo=UTC))
+        clock.set(datetime(2026, 12, 23, 8, tzinfo=UTC))
         settled = await capped.dispatcher.run_due()
         outcomes = sorted(s.outcome for s in settled if s.touch["kind"] == TouchKind.GREETING)
         assert outcomes == [Outcome.DEFERRED, Outcome.SENT]
         waiting = next(t for t in touches(capped, statuses=[TouchStatus.PENDING]) if t.get("deferred"))
         # after its end of day: skipped then
-        assert parse_iso(waiting["due_at"]) == datetime(2026, 12, 25, 8, tzinfo=UTC)
+        assert parse_iso(waiting["due_at"]) == datetime(2026, 12, 24, 8, tzinfo=UTC)
     finally:
         capped.close()
 

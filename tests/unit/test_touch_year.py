@@ -73,9 +73,11 @@ def test_without_a_support_end_the_day_recorded_is_the_end(core, interview_with)
 
 
 def test_no_greeting_within_21_days_of_the_end(core, interview_with):
-    interview_with(core.departures, support_ends="2026-12-10")  # 21 days later: 31 December
-    assert set(greetings(core)) == {"1:greeting:new_year:2027"}  # greeted on the 31st; Christmas is too soon
-    assert local_day(core.store.touch_by_key("1:greeting:new_year:2027")) == date(2026, 12, 31)
+    interview_with(core.departures, support_ends="2026-12-09")  # 21 days later: 30 December
+    assert set(greetings(core)) == {"1:greeting:new_year:2027"}  # greeted on the 30th; Christmas is too soon
+    assert local_day(core.store.touch_by_key("1:greeting:new_year:2027")) == date(2026, 12, 30)
+    interview_with(core.departures, "Bolt Ltd", support_ends="2026-12-10")  # 31 December is a day off: none
+    assert [k for k in greetings(core) if k.startswith("2:")] == []
 
 
 def test_no_greeting_for_a_holiday_before_the_departure_was_recorded(settings, notifier, interview_with):
@@ -283,3 +285,11 @@ def test_a_fiscal_year_check_in_close_to_a_regular_one_is_left_out(core, intervi
     interview_with(core.departures, "Bolt Ltd", reason="price", support_ends="in 10 weeks")  # ends 3 February
     fiscal = core.store.touch_by_key("2:check_in:fiscal_year")
     assert fiscal is not None and local_day(fiscal) == date(2028, 1, 3)  # 1 January is a holiday
+
+
+def test_greetings_never_land_on_christmas_eve_new_years_eve_or_japans_year_end_break(core, interview_with):
+    interview_with(core.departures, support_ends="2026-11-30")
+    assert local_day(core.store.touch_by_key("1:greeting:christmas:2026")) == date(2026, 12, 23)
+    assert local_day(core.store.touch_by_key("1:greeting:new_year:2027")) == date(2026, 12, 30)
+    interview_with(core.departures, "Sakura KK", country="Japan", support_ends="2026-11-30")
+    assert local_day(core.store.touch_by_key("2:greeting:new_year:2027")) == date(2026, 12, 28)  # offices close
