@@ -61,7 +61,9 @@ class Privacy:
         record["opted_out"] = True
         record["forgotten"] = True
         record["updated_at"] = now
-        for field in ("am_email", "prompt", "bounced", "paid_at", "email_approval"):
+        # the client's own words (the exit note's form) go with everything else personal
+        for field in ("am_email", "am_name", "prompt", "bounced", "paid_at", "email_approval", "client_voice",
+                      "exit_note_sent_at", "items"):  # fmt: skip
             record.pop(field, None)  # type: ignore[misc]  # each is an optional field
         with departures.store.batch():
             for touch in departures.store.find_touches(departure_id=record["id"]):

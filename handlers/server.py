@@ -24,6 +24,8 @@ from bot.app import Core
 from bot.scheduler import Waker
 from bot.settings import Settings
 from bot.unsubscribe import PATH as UNSUBSCRIBE_PATH
+from handlers.form_page import ROUTE as FORM_ROUTE  # the exit note's form
+from handlers.form_page import form_page  # the exit note's form
 from handlers.slack.bolt_app import SlackApp, build_slack_app
 from handlers.unsubscribe_page import unsubscribe_page
 from handlers.webhook import departure_hook
@@ -88,6 +90,7 @@ def build_web_app(core: Core, slack: SlackApp, *, slack_over_http: bool = True) 
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_post(HOOK_PATH, departure_hook(core, talk.crm_reported, spawn))
     app.router.add_route("*", UNSUBSCRIBE_PATH, unsubscribe_page(core))
+    app.router.add_route("*", FORM_ROUTE, form_page(core, spawn))  # the exit note's form: the client's own words
     return app
 
 
