@@ -168,10 +168,12 @@ class Dispatcher:
         if hold is not None:
             return self.ledger.end(touch, Outcome.CANCELLED, self.holds.say(hold))
         if touch["channel"] == Channel.EMAIL:
+            if record is not None and self.approvals.asks_first(touch):
+                return await self.approvals.ask(touch, record)  # the exit note: the AM's yes first, at once
             pause = self.pacing.email_pause(now) or self.pacing.send_time_pause(touch, now)
             if pause is not None:
                 return self.ledger.defer(touch, pause)
-            if record is not None and self.approvals.needed(record):
+            if record is not None and self.approvals.needed(record, touch):
                 return await self.approvals.ask(touch, record)
         else:
             if touch["recipient"] == CHANNEL:

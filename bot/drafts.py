@@ -13,6 +13,7 @@ from typing import Any, cast
 from bot.clock import parse_iso
 from bot.departures import Departures
 from bot.mailer import Composer, Envelope
+from bot.playbook import exit_note_payload
 from storage.records import Departure, TouchKind, TouchPayload
 
 # Where a win-back draft is addressed when the client gave no contact email: the AM fills it in.
@@ -28,9 +29,10 @@ class Drafts:
                 at: datetime | None = None) -> Message:  # fmt: skip
         """The email ``touch`` is, for ``record``'s client, as it would go now; sent nowhere.
 
-        ``override``: the subject and text the AM wrote over the draft.
+        ``override``: the subject and text the AM wrote over the draft; an exit note the AM edited keeps
+        theirs until it goes (bot/approvals.py).
         """
-        return self.composer.compose(touch, record, self.values(record, touch), override, at)
+        return self.composer.compose(touch, record, self.values(record, touch), override or edited(touch), at)
 
     def values(self, record: Departure, touch: Envelope | None = None) -> dict[str, str]:
         """What an email says of the departure, as plain text (see ``Composer.compose``)."""
@@ -69,3 +71,12 @@ class Drafts:
         holiday = {"holiday_id": name.partition(":")[0]} if kind is TouchKind.GREETING else {}
         payload = cast(TouchPayload, holiday)  # holiday_id beside holiday, as the playbook plans it
         return {"key": key, "departure_id": record["id"], "kind": kind, "recipient": to, "payload": payload}
+
+
+def edited(touch: Envelope) -> tuple[str, str] | None:
+    """The subject and text the AM wrote over an exit note's draft when they approved it; None if unedited."""
+    if touch["kind"] is not TouchKind.EXIT_NOTE:
+        return None
+    saved = exit_note_payload(touch["payload"])
+    text = saved.get("text")
+    return (saved.get("subject", ""), text) if text else None

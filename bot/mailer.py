@@ -34,8 +34,10 @@ import aiosmtplib
 from babel import localedata
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_currency
+from markupsafe import Markup, escape
 
 from bot.answers import NameParts, name_parts, neutralise
+from bot.client_links import FORM_PATH, form_link
 from bot.clock import Clock, parse_iso
 from bot.settings import Settings
 from bot.unsubscribe import unsubscribe_link
@@ -94,7 +96,9 @@ class Author:
 
 
 class Composer:
-    def __init__(self, settings: Settings, clock: Clock, prompts: Prompts) -> None:
+    def __init__(self, settings: Settings, clock: Clock, prompts: Prompts, *, form_base_url: str | None = None) -> None:
+        """``form_base_url``: where the exit note's form is served when there is no public URL (SENDOFF_PUBLIC_URL),
+        as in the console, which serves it locally; see ``serve_forms_at``."""
         self.settings = settings
         self.prompts = prompts
         self.words = prompts.email
@@ -111,6 +115,28 @@ class Composer:
         # the signed link exists only where the bot serves HTTP at a public address
         secret = settings.link_secret
         self.link = (settings.public_url, secret) if settings.public_url and secret else None
+        self.form_base_url = form_base_url.rstrip("/") if form_base_url else None
+
+    # -- the exit note's form link ---------------------------------------------------------
+    def serve_forms_at(self, base_url: str | None) -> None:
+        """The seam for a transport that serves the client's form itself (the console, on 127.0.0.1): exit
+        notes link to ``base_url``/form/<token> when SENDOFF_PUBLIC_URL is not set. The link is signed with
+        ``settings.link_secret`` (SLACK_SIGNING_SECRET or WEBHOOK_SECRET), which the form page checks it with:
+        without a secret no link is made, and the note goes without its link sentence."""
+        self.form_base_url = base_url.rstrip("/") if base_url else None
+
+    def form_base(self) -> str | None:
+        """Where the client's form is served, if a link to it can be made: the public URL, else the one the
+        transport serves it at; None without a secret to sign the link."""
+        if not self.settings.link_secret:
+            return None
+        return self.settings.public_url or self.form_base_url
+
+    def form_link(self, departure_id: int, sent_at: datetime) -> str:
+        """The exit note's link to the client's form, issued at ``sent_at`` (it lives 30 days from then);
+        "" when none can be made."""
+        base, secret = self.form_base(), self.settings.link_secret
+        return form_link(base, secret, departure_id, sent_at) if base and secret else ""
 
     # -- who writes ------------------------------------------------------------------------
     def author(self, record: NewDeparture) -> Author:
@@ -152,9 +178,15 @@ class Composer:
         context = self._context(touch, values, language, author, moment)
         subject = override[0] if override else self._subject(touch["kind"], context, language)
         link = unsubscribe_link(*self.link, departure_id) if self.link else ""
+        exit_note = touch["kind"] is TouchKind.EXIT_NOTE
+        # the exit note's form link is issued as it goes: its 30 days count from then
+        form_url = self.form_link(departure_id, moment) if exit_note else ""
+        context["form_url"] = form_url
         if override is not None:
             # the AM's own letter, salutation and signature included; the footer is ours, and goes in once
             text = FOOTER_LINE.split(override[1].replace("\r\n", "\n"), maxsplit=1)[0]
+            if form_url:
+                text = self._fresh_form_links(text, form_url)
             context.update(text=text, salutation_line="", closing="", signature=[])
             body = self.prompts.render_template("email/edited.txt.j2", **context)
         else:
@@ -163,8 +195,9 @@ class Composer:
         stop_url = link or f"mailto:{address}?subject=unsubscribe%20{departure_id}"
         footer_stop = (self._word(language, "footer.stop_with_link", url=link) if link else
                        self._word(language, "footer.stop", address=address))  # fmt: skip
-        footer_why = (self._word(language, "footer.why", company=self.company) if self.company else
-                      self._word(language, "footer.why_no_company"))  # fmt: skip
+        why = "footer.why_exit_note" if exit_note else "footer.why"  # the note asks no consent of theirs
+        footer_why = (self._word(language, why, company=self.company) if self.company else
+                      self._word(language, f"{why}_no_company"))  # fmt: skip
         context.update(subject=subject, paragraphs=paragraphs, unsubscribe=address, unsubscribe_url=link,
                        stop_url=stop_url, stop_label=self._word(language, "footer.stop_link"), footer_why=footer_why,
                        footer_stop=footer_stop, preheader=_clip(paragraphs[0] if paragraphs else subject))  # fmt: skip
@@ -192,13 +225,24 @@ class Composer:
         if link:
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058: mail apps' own button
         message["X-Sendoff-Touch"] = touch["key"]
+        # the HTML part links the form; the text part holds the address as it is
+        linked = {**context, "paragraphs": [_linked(p, form_url) for p in paragraphs]} if form_url else context
         for extension, subtype in (("txt", "plain"), ("html", "html")):
-            rendered = self.prompts.render_template(f"email/layout.{extension}.j2", **context)
+            rendered = self.prompts.render_template(f"email/layout.{extension}.j2",
+                                                    **(linked if extension == "html" else context))  # fmt: skip
             part = MIMENonMultipart("text", subtype)
             # a template's if-lines leave blank lines behind: never more than one between paragraphs
             part.set_payload(re.sub(r"\n[ \t]*(\n[ \t]*)+\n", "\n\n", rendered).strip() + "\n", UTF8_QP)
             message.attach(part)
         return message
+
+    def _fresh_form_links(self, text: str, form_url: str) -> str:
+        """An edited exit note as it goes: the form link the AM saw in the draft (issued when it was shown)
+        is issued again as the note goes, so that its 30 days count from when the client gets it."""
+        base = self.form_base()
+        if not base:
+            return text
+        return re.sub(re.escape(f"{base}{FORM_PATH}/") + r"\d+\.\d+\.[A-Za-z0-9_-]+", lambda _: form_url, text)
 
     def _context(self, touch: Envelope, values: Mapping[str, str], language: str, author: Author,
                  moment: datetime) -> dict[str, Any]:  # fmt: skip
@@ -321,6 +365,14 @@ def _amount(value: str | None) -> Decimal | None:
     except InvalidOperation:
         return None
     return amount if amount is not None and amount > 0 else None
+
+
+def _linked(paragraph: str, url: str) -> str:
+    """A paragraph of the HTML part with ``url`` as a link (escaped as the layout would escape it)."""
+    if url not in paragraph:
+        return paragraph
+    anchor = Markup('<a href="{0}" style="color:#0b5cad;">{0}</a>').format(url)
+    return escape(paragraph).replace(escape(url), anchor)
 
 
 def _clip(text: str) -> str:

@@ -59,6 +59,11 @@ class Notices:
         actions = DRAFT_ACTIONS + ((Action.ALWAYS_ASK,) if first else ())
         return Notice(am_or_channel(record), text, touch, record, actions, draft)
 
+    def exit_note_ready(self, touch: Touch, record: Departure, draft: Message) -> Notice:
+        """The exit note, for the AM's yes: it never goes without it, whatever they chose for other emails."""
+        text = self._say("notice_draft_exit_note", client=record["client"], to=touch["recipient"])
+        return Notice(am_or_channel(record), text, touch, record, DRAFT_ACTIONS, draft)
+
     def send_failed(self, touch: Touch, record: Departure, error: str) -> Notice:
         return Notice(am_or_channel(record), self._email("notice_send_failed", touch, record, error=error), touch,
                       record)  # fmt: skip

@@ -14,6 +14,11 @@ year per holiday (keyed by the holiday's id and year) until the stay-in-touch
 period is over; they are planned at most a year ahead and topped up as time
 passes (``plan_all``). A touch desired but past its moment is left to the
 dispatcher, which skips it with the reason.
+
+The exit note is the one client email before the end: once the departure is
+confirmed and a contact email is known, the AM's personal note ({id}:exit_note)
+is due at once for their yes (bot/approvals.py), and after it goes at the
+client's next 09:00 on a working day.
 """
 
 from __future__ import annotations
@@ -60,7 +65,18 @@ from storage.records import (
     TouchStatus,
 )
 
-__all__ = ["CHANNEL", "CLIENT_KINDS", "TEAM_GRACE", "Playbook", "am_or_channel", "new_touch"]
+__all__ = [
+    "CHANNEL",
+    "CLIENT_KINDS",
+    "EXIT_NOTE_GRACE",
+    "TEAM_GRACE",
+    "ExitNotePayload",
+    "Playbook",
+    "am_or_channel",
+    "exit_note_approved",
+    "exit_note_payload",
+    "new_touch",
+]
 
 CLIENT_KINDS = frozenset({TouchKind.CHECK_IN, TouchKind.GREETING})
 TEAM_GRACE = timedelta(days=7)
@@ -90,6 +106,32 @@ NOT_YET_SENT = frozenset({TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL})
 STAY_IN_TOUCH_YEARS = 3
 # What a touch is planned as; a pending touch whose plan is unchanged is not written again.
 PLANNED_FIELDS = ("kind", "channel", "recipient", "due_at", "latest_at", "zone", "payload")
+# The exit note (the AM's personal note to the client, with the link to the short form) waits this long for
+# the AM's yes once the departure is confirmed and a contact email is known; unanswered, it is skipped.
+EXIT_NOTE_DRAFT_WAIT = timedelta(days=14)
+# Once the AM said yes, it goes at the client's next 09:00 on a working day; missed then (the bot was down),
+# it still goes up to this long after.
+EXIT_NOTE_GRACE = timedelta(days=5)
+# The option of the "confirmed" question that says the client confirmed they are leaving.
+CONFIRMED = "yes"
+
+
+class ExitNotePayload(TouchPayload, total=False):
+    """What an exit note carries once the AM said yes (bot/approvals.py): who, when it goes, and their edit."""
+
+    approved_by: str  # the AM (or admin) who said yes
+    send_at: str  # its planned moment (the client's next 09:00 then), ISO; a hold that lifts gives it back
+    subject: str  # the AM's edit, when they edited the draft: subject and text
+    text: str
+
+
+def exit_note_payload(payload: TouchPayload) -> ExitNotePayload:
+    return cast(ExitNotePayload, payload)  # the same dict: an exit note's payload holds these keys too
+
+
+def exit_note_approved(touch: NewTouch) -> bool:
+    """An exit note the AM said yes to: it goes at its time, never asked about again."""
+    return touch["kind"] is TouchKind.EXIT_NOTE and bool(exit_note_payload(touch["payload"]).get("approved_by"))
 
 
 class Playbook:
@@ -134,6 +176,9 @@ class Playbook:
                     touches.append(self._client(record, TouchKind.CHECK_IN, extra, day, country, client_zone, email))
             if value("greetings") is True:
                 touches += self._greetings(record, base, country, client_zone, email)
+        note = self._exit_note(record, existing, client_zone)
+        if note is not None:
+            touches.append(note)
         if record["status"] in LEFT:
             touches.append(self._team(record, TouchKind.WIN_BACK, "", base + timedelta(days=cadence.win_back_days)))
         if record["status"] in NUDGED:
@@ -154,6 +199,67 @@ class Playbook:
         if record["status"] == Status.WON_BACK:
             return self.words.render("hold_won_back")
         return None
+
+    # -- the exit note: the AM's personal note, once the departure is confirmed --------------
+    def exit_note_address(self, record: NewDeparture) -> str | None:
+        """Where the exit note goes: the contact's email, once the AM confirmed the departure and while
+        emails may go to the client; None otherwise.
+
+        The address counts however it came (the interview, or a CRM's report before anyone was asked).
+        """
+        if record.get("forgotten") or self.email_stop(record) is not None or record["status"] in STAYING:
+            return None
+        if self.departures.answer_value(record, "confirmed") != CONFIRMED:
+            return None
+        question = self.departures.prompts.script.by_role("contact_email")
+        answer = self.departures.state(record).answers.get(question.id) if question is not None else None
+        value = answer.get("value") if answer is not None and not answer.get("skipped") else None
+        return value if isinstance(value, str) and value else None
+
+    def client_zone(self, record: NewDeparture) -> str:
+        value = self.departures.answer_value
+        return zone_for(value(record, "country"), value(record, "timezone"), self.team_zone)
+
+    def exit_note_send_at(self, record: NewDeparture, now: datetime) -> tuple[datetime, str]:
+        """When an exit note approved at ``now`` goes, and in which zone: the client's next 09:00 on a
+        working day (a client day: never 24-26 Dec, 31 Dec-1 Jan or their holidays)."""
+        zone = self.client_zone(record)
+        country = self.departures.answer_value(record, "country")
+        today = now.astimezone(ZoneInfo(zone)).date()
+        due = local_moment(client_day_on_or_after(today, country), zone)
+        if due <= now:
+            due = local_moment(client_day_on_or_after(today + timedelta(days=1), country), zone)
+        return due, zone
+
+    def _exit_note(self, record: Departure, existing: list[Touch], zone: str) -> NewTouch | None:
+        """The exit note, one per departure ({id}:exit_note): due at once for the AM's yes (bot/approvals.py
+        always asks), until ``EXIT_NOTE_DRAFT_WAIT`` later; once approved, at the moment chosen then."""
+        email = self.exit_note_address(record)
+        if email is None:
+            return None
+        key = f"{record['id']}:{TouchKind.EXIT_NOTE}"
+        known = next((t for t in existing if t["key"] == key), None)
+        if known is not None and exit_note_approved(known):
+            send_at = exit_note_payload(known["payload"]).get("send_at") or known["due_at"]
+            return self._touch(record, TouchKind.EXIT_NOTE, "", Channel.EMAIL, email, parse_iso(send_at),
+                               parse_iso(known["latest_at"]), known["zone"], known["payload"])  # fmt: skip
+        since = self._exit_note_since(record)
+        return self._touch(record, TouchKind.EXIT_NOTE, "", Channel.EMAIL, email, since, since + EXIT_NOTE_DRAFT_WAIT,
+                           zone, {})  # fmt: skip
+
+    def _exit_note_since(self, record: Departure) -> datetime:
+        """Since when the exit note is due: the departure confirmed with an address to write to, or its save
+        attempt over (while one is under way, it is held: the client is not a former client yet)."""
+        answers = self.departures.state(record).answers
+        moments = [record["created_at"]]
+        for role in ("confirmed", "contact_email"):
+            question = self.departures.prompts.script.by_role(role)
+            answer = answers.get(question.id) if question is not None else None
+            if answer is not None and answer.get("at"):
+                moments.append(answer["at"])
+        moments += [h["at"] for h in record["history"]
+                    if h["event"] == AuditEvent.STATUS and h.get("from") == Status.SAVING]  # fmt: skip
+        return max(parse_iso(moment) for moment in moments)
 
     def _extra_day(self, extra: str, base: date, country: str | None) -> date:
         if extra != "fiscal_year":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import Clock, iso
 from bot.drafts import Drafts
@@ -71,11 +71,20 @@ class Courier:
                 # holds cancel an email whose departure is gone before it is claimed
                 raise SendError(self.ledger.say("hold_forgotten"), permanent=True)
             await self.rate.pace()
-            detail = await lane.send(self.drafts.compose(touch, record, override))
+            moment = self.clock.now()  # the email's Date, and when the exit note's form link is issued
+            detail = await lane.send(self.drafts.compose(touch, record, override, at=moment))
             self.rate.count(self.clock.now())
+            if touch["kind"] is TouchKind.EXIT_NOTE:
+                self._exit_note_went(record, moment)
             return detail
         await self.notifier.deliver(self.notices.team_notice(touch, record))
         return self.ledger.say("reason_delivered")
+
+    def _exit_note_went(self, record: Departure, moment: datetime) -> None:
+        """The departure remembers when its exit note went: its form link was issued then (it lives 30 days)."""
+        fresh = self.store.get_departure(record["id"]) or record
+        fresh["exit_note_sent_at"] = record["exit_note_sent_at"] = iso(moment)
+        self.store.save_departure(fresh)
 
     def _after_sent(self, touch: Touch, record: Departure | None) -> None:
         """Reminders repeat, and the digest comes monthly: plan what follows what was sent."""

@@ -116,12 +116,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     env = _env(environ, dotenv)
     problems: list[str] = []
 
-    def port_of(name: str, default: int | None) -> int | None:
+    def port_of(name: str, default: int | None, *, any_free: bool = False) -> int | None:
+        """``any_free``: 0 is allowed, for a free port the system picks."""
         raw = env.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not 0 < int(raw) < 65536:
-            problems.append(f"{name}={raw!r} is not a port number (1-65535).")
+        if not raw.isdigit() or not (0 if any_free else 1) <= int(raw) < 65536:
+            problems.append(f"{name}={raw!r} is not a port number (1-65535{', or 0 for any free one' * any_free}).")
             return default
         return int(raw)
 
@@ -213,7 +214,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         logo_url = None
 
     smtp_port = port_of("SMTP_PORT", None)
-    port = port_of("PORT", 3000)
+    port = port_of("PORT", 3000, any_free=True)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -238,7 +239,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         public_url=public_url,
         stay_in_touch_years=stay_years,
         webhook_secret=env.get("WEBHOOK_SECRET"),
-        port=port or 3000,
+        port=3000 if port is None else port,
         console_user=_login_name(),
         company=named["SENDOFF_COMPANY"],
         am_name=named["SENDOFF_AM_NAME"],

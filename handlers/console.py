@@ -6,6 +6,12 @@ Result becomes lines. Piped input is read line by line with no prompts
 (``sendoff console < session.txt``) and each line is echoed, so the output
 reads as a transcript. On a terminal there are prompts, line editing and
 history (readline).
+
+The exit note (the AM's personal note to a client who confirmed) is the one
+draft shown here: once no interview question is on screen, its text and a
+prompt, answered on the next line with ``send``, ``edit`` (then the new text,
+ending with a line holding a single ``.``) or ``skip``; a command typed instead
+runs, and the note is asked about again after it. Nothing goes without ``send``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import decode_header, make_header
+from email.message import Message
 from typing import ClassVar, TextIO
 from zoneinfo import ZoneInfo
 
@@ -28,6 +36,7 @@ from bot.chat_commands import ITEM_WORDS, Commands, Transport
 from bot.clock import Clock, iso, parse_iso
 from bot.command_words import parse_console
 from bot.interview_turns import Turns
+from bot.mailer import plain_text
 from bot.notify import Action, Availability, Notice
 from bot.replies import (
     Asked,
@@ -39,6 +48,7 @@ from bot.replies import (
     Medium,
     Part,
     Preformatted,
+    Refusal,
     Result,
     Say,
     Summary,
@@ -47,9 +57,10 @@ from bot.replies import (
 )
 from bot.settings import Settings
 from bot.settling import Outcome, Settled
+from handlers.console_server import bind_client_pages, serve_client_pages
 from handlers.console_setup import who_sends
 from prompts import Messages, load_prompts
-from storage.records import CHANNEL, Channel
+from storage.records import CHANNEL, Channel, Touch, TouchKind, TouchStatus
 
 Write = Callable[[str], None]
 
@@ -69,6 +80,10 @@ ITEM_COMMANDS: dict[Action, tuple[str, str]] = {
 }
 ITEM_WORD = {item: word for word, item in ITEM_WORDS.items()}
 YES = frozenset({"yes", "y"})
+# The answers to an exit note's draft, as typed; ``END_OF_TEXT`` alone on a line ends an edited text.
+DRAFT_ANSWERS = {"send": Action.SEND, "edit": Action.EDIT, "skip": Action.SKIP}
+END_OF_TEXT = "."
+MAX_EDITED_LINES = 200
 
 
 def command_text(ref: CommandRef) -> str:
@@ -177,9 +192,12 @@ class ConsoleNotifier:
     clock: Clock
     write: Write
     messages: Messages
-    shows_drafts: ClassVar[bool] = False  # no buttons here: client emails go without a draft
+    # no buttons here: client emails go without a draft, but the exit note, which ConsoleChat asks about
+    shows_drafts: ClassVar[bool] = False
 
     async def deliver(self, notice: Notice) -> None:
+        if notice.draft is not None and notice.touch is not None and notice.touch["kind"] is TouchKind.EXIT_NOTE:
+            return  # the chat shows it, with its prompt, once no interview question is on screen (ConsoleChat)
         zone = notice.touch["zone"] if notice.touch else self.settings.timezone
         local = self.clock.now().astimezone(ZoneInfo(zone))
         to = notice.recipient
@@ -210,6 +228,10 @@ class ConsoleChat:
         self.lines = Lines(core.prompts.messages)
         self.confirming: Confirm | None = None  # a question of the bot's own, answered by the next line
         self.advance_to: datetime | None = None  # set by /advance, carried out by the run loop
+        self.asking = False  # an interview question is on screen: a draft waits until it is answered
+        self.drafting: DraftPrompt | None = None  # an exit note's draft on screen, answered by the next line
+        self.shown: set[int] = set()  # drafts shown in full already: asked about again in one line
+        self.approving: tuple[int, tuple[str, str] | None] | None = None  # a Send for ``finish`` to carry out
 
     def greet(self) -> None:
         self.show(self.turns.greet(self.user))
@@ -221,6 +243,8 @@ class ConsoleChat:
             yes = line.strip().lower() in YES
             self.show(self.commands.confirmed(self.user, asked.what, asked.departure_id, yes))
             return True
+        if self.drafting is not None and self._draft_answer(self.drafting, line):
+            return True
         command = parse_console(line)
         if command is not None and command.name in ("quit", "exit"):
             return False
@@ -231,7 +255,110 @@ class ConsoleChat:
         self.show(result)
         return True
 
+    # -- the exit note's draft: send, edit or skip ------------------------------------------------
+    def offer_draft(self) -> None:
+        """Show an exit note waiting for the AM's yes, with its prompt, unless something else is asked now."""
+        if self.drafting is not None or self.confirming is not None or self.asking:
+            return
+        touch = next(iter(self._waiting_drafts()), None)
+        if touch is None:
+            return
+        dispatcher = self.core.dispatcher
+        record = self.core.departures.get(touch["departure_id"] or 0)
+        draft = dispatcher.draft(touch["id"])
+        prompt = DraftPrompt(touch["id"], record["client"], _header(draft, "Subject"))
+        self.drafting = prompt
+        if touch["id"] in self.shown:
+            self.write(self.lines.text("exit_note_waits", client=prompt.client))
+        else:
+            self.shown.add(touch["id"])
+            self.write(dispatcher.notices.exit_note_ready(touch, record, draft).text)
+            self.write(f"  To: {_header(draft, 'To')}")
+            self.write(f"  Subject: {prompt.subject}")
+            self.write("  " + "-" * 60)
+            self.write("\n".join(f"  {line}".rstrip() for line in plain_text(draft).rstrip("\n").split("\n")))
+            self.write("  " + "-" * 60)
+        self.write("  (" + self.lines.text("exit_note_prompt") + ")")
+
+    def _waiting_drafts(self) -> list[Touch]:
+        """Exit notes waiting for a yes, of the departures this person may act on, earliest first."""
+        found = []
+        for touch in self.core.store.find_touches(statuses=[TouchStatus.AWAITING_APPROVAL]):
+            if touch["kind"] is not TouchKind.EXIT_NOTE or touch["departure_id"] is None:
+                continue
+            record = self.core.store.get_departure(touch["departure_id"])
+            if record is not None and self.core.departures.may_see(record, self.user):
+                found.append(touch)
+        return found
+
+    def _draft_answer(self, prompt: DraftPrompt, line: str) -> bool:
+        """The line answers the draft on screen (True), or is a command, which runs first (False)."""
+        if prompt.lines is not None:  # the new text, line by line, up to a line holding a single "."
+            if line.strip() != END_OF_TEXT:
+                if len(prompt.lines) < MAX_EDITED_LINES:
+                    prompt.lines.append(line)
+                return True
+            text, prompt.lines = "\n".join(prompt.lines).strip("\n"), None
+            if not text.strip():
+                self.write(self.lines.text("exit_note_needs_text"))
+                self.write("  (" + self.lines.text("exit_note_prompt") + ")")
+                return True
+            self.approving = (prompt.touch_id, (prompt.subject, text))
+            return True
+        answer = DRAFT_ANSWERS.get(line.strip().lower())
+        if answer is Action.SEND:
+            self.approving = (prompt.touch_id, None)
+        elif answer is Action.EDIT:
+            prompt.lines = []
+            self.write(self.lines.text("exit_note_edit"))
+        elif answer is Action.SKIP:
+            self.drafting = None
+            try:
+                settled = self.core.dispatcher.decline(prompt.touch_id, self.user)
+            except Refusal as refusal:
+                self.show(Result.refused(refusal))
+                return True
+            except LookupError:
+                self.write(self.lines.text("email_gone"))
+                return True
+            if settled.outcome is Outcome.CANCELLED and settled.touch["status"] is TouchStatus.CANCELLED:
+                self.write(self.lines.text("exit_note_skipped", client=prompt.client))
+            else:
+                self.write(self._settled_text(settled))
+        elif parse_console(line) is not None:
+            self.drafting = None  # the command first; the note is asked about again after it
+            return False
+        else:
+            self.write("  (" + self.lines.text("exit_note_prompt") + ")")
+        return True
+
+    async def finish(self) -> None:
+        """Carry out a Send (or an edit) typed for the draft on screen: the note is set for its time."""
+        if self.approving is None:
+            return
+        (touch_id, override), self.approving = self.approving, None
+        self.drafting = None
+        try:
+            settled = await self.core.dispatcher.approve(touch_id, self.user, override)
+        except Refusal as refusal:
+            self.show(Result.refused(refusal))
+            return
+        except LookupError:
+            self.write(self.lines.text("email_gone"))
+            return
+        self.write(self._settled_text(settled))
+
+    def _settled_text(self, settled: Settled) -> str:
+        to = settled.touch["recipient"]
+        if settled.outcome is Outcome.DEFERRED:
+            return self.lines.text("exit_note_scheduled", to=to, when=settled.detail)
+        if settled.outcome is Outcome.SENT:
+            return self.lines.text("email_sent", to=to)
+        return self.lines.text("email_not_sent", outcome=self.lines.text(f"outcome_{settled.outcome}"),
+                               detail=settled.detail)  # fmt: skip
+
     def show(self, result: Result) -> None:
+        self.asking = any(isinstance(part, Asked) for part in result.parts)
         for part in result.parts:
             if isinstance(part, Confirm):
                 self.confirming = part
@@ -244,6 +371,20 @@ class ConsoleChat:
                 self.write("  " + line)
         if result.advance_to is not None:
             self.advance_to = result.advance_to
+
+
+@dataclass
+class DraftPrompt:
+    """An exit note's draft on screen: which, and, while the AM types a new text, its lines so far."""
+
+    touch_id: int
+    client: str
+    subject: str  # kept when the text is edited
+    lines: list[str] | None = None
+
+
+def _header(message: Message, name: str) -> str:
+    return str(make_header(decode_header(str(message[name] or ""))))
 
 
 async def dispatch_until(core: Core, target: datetime | None, write: Write) -> None:
@@ -322,6 +463,7 @@ async def run_console(settings: Settings, clock: Clock, stdin: TextIO = sys.stdi
 
     # The notifier speaks the company's words too; build_core checks the same prompts again.
     messages = load_prompts(settings.prompts_dir).messages
+
     def ask(prompt: str) -> str:
         # input()'s own prompt goes to stderr on a terminal without readline: print it where the chat is
         stdout.write(prompt)
@@ -329,11 +471,21 @@ async def run_console(settings: Settings, clock: Clock, stdin: TextIO = sys.stdi
         return input()
 
     settings = who_sends(settings, messages, interactive=interactive, ask=ask, write=write)
+    # the pages the emails link to (the exit note's form, unsubscribe) are served here while the console runs
+    settings, listening = bind_client_pages(settings)
     notifier = ConsoleNotifier(settings, clock, write, messages)
     core = build_core(settings, notifier, clock=clock)
+    runner = None
     try:
+        if listening is not None:
+            runner = await serve_client_pages(core, listening)
+            write(messages.render("console_pages", url=settings.public_url or ""))
+        elif not settings.public_url:
+            write(messages.render("console_pages_port_taken", port=settings.port))
         await _converse(core, stdin, interactive, write)
     finally:
+        if runner is not None:
+            await runner.cleanup()
         core.close()
 
 
@@ -353,6 +505,7 @@ async def _converse(core: Core, stdin: TextIO, interactive: bool, write: Write) 
     chat.greet()
     if not core.settings.smtp_host:
         write(chat.lines.text("outbox_note", folder=str(core.settings.outbox_dir)))
+    chat.offer_draft()  # an exit note still waiting for a yes from the last time
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     stop = asyncio.Event()
@@ -377,11 +530,13 @@ async def _converse(core: Core, stdin: TextIO, interactive: bool, write: Write) 
                 write(f"you> {line}")
             if not chat.handle(line):
                 break
+            await chat.finish()
             target, chat.advance_to = chat.advance_to, None
             await dispatch_until(core, target, write)
             if target is not None:
                 now = core.clock.now().astimezone(core.departures.zone)
                 write(chat.lines.text("clock_now", time=f"{now:%a %d %b %Y %H:%M %Z}"))
+            chat.offer_draft()
             ready.set()
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP):

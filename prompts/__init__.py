@@ -66,6 +66,7 @@ EMAIL_VALUES = frozenset(
         "company", "am_name", "sender", "ended_on", "ended_month", "since_month", "final_payment", "paid_on",
         "language", "unsubscribe", "unsubscribe_url", "text", "subject", "salutation_line", "paragraphs",
         "closing", "signature", "footer_why", "footer_stop", "stop_label", "stop_url", "logo_url", "preheader",
+        "form_url",  # the exit note's link to the client's short form ("" in other emails, or when none can be made)
     }
 )  # fmt: skip
 # The placeholders of the short texts of emails (prompts/email/[<language>/]words.toml and subjects.toml).

@@ -234,6 +234,8 @@ def describe(talk: Conversation, settled: Settled) -> str:
     """What became of a draft, as escaped mrkdwn."""
     if settled.outcome is Outcome.SENT:
         return talk.words.text("email_sent", to=settled.touch["recipient"])
+    if settled.outcome is Outcome.DEFERRED:  # an exit note approved: it goes at the client's next 09:00
+        return talk.words.text("exit_note_scheduled", to=settled.touch["recipient"], when=settled.detail)
     if settled.outcome is Outcome.RETRY:
         return talk.words.text("email_retry")
     return talk.words.text("email_not_sent", outcome=str(settled.outcome), detail=settled.detail)

@@ -50,7 +50,8 @@ class Asked:
 def console_env(folder: Path) -> dict[str, str]:
     """The environment of a first-time user: none of the developer's settings, data under ``folder``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDOFF_", "SLACK_", "SMTP_"))}
-    env.update(SENDOFF_DB=str(folder / "data" / "sendoff.json"), SENDOFF_TIMEZONE="Europe/Berlin", USER="ann")
+    # PORT=0: the console serves its clients' pages on a free port, never a fixed one
+    env.update(SENDOFF_DB=str(folder / "data" / "sendoff.json"), SENDOFF_TIMEZONE="Europe/Berlin", USER="ann", PORT="0")
     return env
 
 

@@ -269,6 +269,8 @@ async def test_preview_puts_the_clients_next_emails_in_the_dm_as_html_files(worl
     files = world.fake.files("DU0ANN")
     assert [f.name[:3] for f in files] == ["01-", "02-", "03-", "04-", "05-"]
     assert all(f.name.endswith(".html") and b"</html>" in f.data.lower() for f in files)
-    assert files[0].name.startswith("01-greeting-2026-12-") and b"Jane" in files[0].data
+    # the exit note first (it waits for the AM's yes), then the greetings and check-ins as they will read
+    assert files[0].name.startswith("01-exit-note-") and files[1].name.startswith("02-greeting-2026-12-")
+    assert b"Jane" in files[1].data
     refused = await world.slack.command("preview Acme", user="U0BOB")  # not Bob's departure
     assert "Only the account manager" in refused.text and len(world.fake.files()) == 5

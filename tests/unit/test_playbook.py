@@ -38,8 +38,8 @@ def test_nine_local_is_computed_per_day_across_dst(zone, before, after, hours):
 def test_emails_go_at_nine_local_on_working_days(core, interview):
     interview(core.departures)
     for touch in touches(core, statuses=[TouchStatus.PENDING]):
-        if touch["channel"] != Channel.EMAIL:
-            continue
+        if touch["channel"] != Channel.EMAIL or touch["kind"] is TouchKind.EXIT_NOTE:
+            continue  # the exit note is due for the AM's yes at once, then goes at 09:00 (test_exit_note)
         due = parse_iso(touch["due_at"]).astimezone(ZoneInfo(touch["zone"]))
         assert (due.hour, due.minute) == (9, 0) and due.weekday() < 5, touch["key"]
 
