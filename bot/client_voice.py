@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from bot.clock import iso, parse_iso
-from bot.departures import Departures
+from bot.departures import Change, Departures
 from bot.notify import Notice
 from bot.playbook import am_or_channel
 from bot.privacy import Privacy
@@ -199,7 +199,10 @@ def record_client_voice(departures: Departures, record: Departure, answers: Clie
                              "note": "changed their answers" if earlier else None})  # fmt: skip
     declined = answers.stay_in_touch == NO and not record["opted_out"]
     with departures.store.batch():
-        departures.store.save_departure(record)  # their words change no plan: only a no below does
+        if voice.get("stay_in_touch") is True:
+            departures.commit(record, Change.ITEM)  # their own yes: what staying in touch plans, the playbook plans
+        else:
+            departures.store.save_departure(record)  # their words change no plan: only a no below does
         if declined:
             record = Privacy(departures).opt_out_by_client(record, via=VIA)
     return Heard(record, voice, am_notice(departures, record, voice, first=earlier is None, opted_out=declined),

@@ -166,7 +166,13 @@ class Playbook:
         cadence = self.cadence
         # a retained client is no former client: nothing is planned for them, and all of it comes back if
         # they turn out to be leaving after all
-        if value("consent") is True and email and self.email_stop(record) is None and record["status"] not in STAYING:
+        # the client's own yes (the exit note's form) counts as much as the AM's answer, and the address the
+        # note went to (from the CRM, say) is theirs to be written to, whatever the AM answered
+        client_yes = record.get("client_voice", {}).get("stay_in_touch") is True
+        consented = value("consent") is True or client_yes
+        if client_yes and not email:
+            email = self._given_email(record)
+        if consented and email and self.email_stop(record) is None and record["status"] not in STAYING:
             regular = [base + timedelta(days=days) for days in cadence.check_in_days]
             for days, day in zip(cadence.check_in_days, regular, strict=True):
                 touches.append(self._client(record, TouchKind.CHECK_IN, f"+{days}d", day, country, client_zone, email))
@@ -185,6 +191,13 @@ class Playbook:
             touches += self._nudges(record, existing)
         # nothing is dated before the departure was recorded
         return [t for t in touches if parse_iso(t["due_at"]) >= created]
+
+    def _given_email(self, record: Departure) -> str | None:
+        """The contact's address as given, even where the interview did not go on to use it."""
+        question = self.departures.prompts.script.by_role("contact_email")
+        given = self.departures.state(record).answers.get(question.id) if question else None
+        value = given.get("value") if given else None
+        return value if isinstance(value, str) and value else None
 
     def email_stop(self, record: NewDeparture) -> str | None:
         """Why no email goes to the client any more, in words; None while they may.

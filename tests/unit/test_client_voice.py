@@ -272,3 +272,26 @@ def test_a_page_that_names_no_departure_speaks_the_browsers_language():
     assert wanted_languages("en;q=0.1, ja") == ["ja", "en"]
     assert wanted_languages("de;q=0, nl;q=oops") == []
     assert wanted_languages("") == []
+
+
+def test_a_clients_own_yes_plans_the_check_ins_the_am_had_not(core, clock):
+    departures = core.departures
+    # the CRM gave the contact's address; the AM said we may not stay in touch
+    record = departures.start("Acme Corp", am="ann", source=Source.CONSOLE,
+                              prefill={"contact_email": "jane@acme.example"}).departure  # fmt: skip
+    answers = {"confirmed": "yes", "told_how": "call", "notified_on": "today", "reason": "price",
+               "in_their_words": "Too dear", "mrr": "900", "fixable": "no", "final_payment": "0",
+               "data_ownership": "none", "data_by": "skip", "support_ends": "skip", "agreement_signed": "yes",
+               "client_requests": "none", "alternative": "none", "consent": "no", "differently": "skip",
+               "workload": "10"}  # fmt: skip
+    while (question := departures.current_question(record)) is not None:
+        if answers[question.id] == "skip":
+            record, _ = departures.skip(record, actor="ann")
+        else:
+            record, _ = departures.answer(record, answers[question.id], actor="ann")
+    def check_ins() -> list[str]:
+        return [t["key"] for t in core.store.find_touches(departure_id=record["id"]) if t["kind"] == "check_in"
+                and t["status"] == TouchStatus.PENDING]  # fmt: skip
+    assert check_ins() == []
+    record_client_voice(departures, departures.get(record["id"]), SAID, clock.now())
+    assert "1:check_in:+90d" in check_ins()  # their own yes: they hear from us
