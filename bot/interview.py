@@ -80,6 +80,8 @@ class Interview:
         return False
 
     def applies(self, question: Question, state: InterviewState) -> bool:
+        if not question.when:
+            return True  # most questions: asked whatever came before (and asked about very often)
         values = state.values()
         return all(self.holds(c, values) for c in question.when) and self._questions_above_apply(question, state)
 
