@@ -49,8 +49,8 @@ class Approvals:
 
     def needed(self, record: Departure, touch: Touch | None = None) -> bool:
         """Whether ``touch`` waits for the AM as it falls due. An exit note asked before (``asks_first``)."""
-        if touch is not None and touch["kind"] is TouchKind.EXIT_NOTE:
-            return False  # approved when it comes due: it goes as the AM said
+        if touch is not None and touch["kind"] in (TouchKind.EXIT_NOTE, TouchKind.UPDATE):
+            return False  # approved when it comes due (an update: by a second admin, bot/updates.py)
         return self.enabled and record.get("email_approval") != Approval.AUTO
 
     @staticmethod

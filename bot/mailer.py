@@ -42,7 +42,7 @@ from bot.clock import Clock, parse_iso
 from bot.settings import Settings
 from bot.unsubscribe import unsubscribe_link
 from prompts import DEFAULTS, EMAIL_LANGUAGE, EMAIL_PLACEHOLDERS, EMAIL_VALUES, Messages, Prompts
-from storage.records import NewDeparture, TouchKind, TouchPayload
+from storage.records import NewDeparture, TouchKind, TouchPayload, UpdatePayload
 
 # Where an email goes from when neither MAIL_FROM nor the AM's address is known: the reserved .invalid
 # domain (RFC 2606), so that nothing is ever sent from an address that looks real and is not.
@@ -171,6 +171,9 @@ class Composer:
         if departure_id is None:
             raise ValueError(f"{touch['key']}: an email to a client belongs to a departure")
         language = values.get("language") or EMAIL_LANGUAGE
+        update = update_payload(touch["payload"]) if touch["kind"] is TouchKind.UPDATE else None
+        if update is not None:
+            language = update.get("language") or EMAIL_LANGUAGE  # the language its approved text is in
         language = language if language in self.languages else EMAIL_LANGUAGE
         author = self.author(record)
         from_name, address = self.sender(author, language)
@@ -182,6 +185,8 @@ class Composer:
         # the exit note's form link is issued as it goes: its 30 days count from then
         form_url = self.form_link(departure_id, moment) if exit_note else ""
         context["form_url"] = form_url
+        if update is not None:
+            context["text"] = update.get("text", "")  # the update as approved: update.txt.j2 holds it
         if override is not None:
             # the AM's own letter, salutation and signature included; the footer is ours, and goes in once
             text = FOOTER_LINE.split(override[1].replace("\r\n", "\n"), maxsplit=1)[0]
@@ -328,6 +333,10 @@ class Composer:
     def _fill(text: str, **values: str) -> str:
         """``text`` with its placeholders filled in once (never read as a template); "" for those not given."""
         return text.format(**{**dict.fromkeys(EMAIL_PLACEHOLDERS, ""), **values}) if text else ""
+
+
+def update_payload(payload: TouchPayload) -> UpdatePayload:
+    return cast(UpdatePayload, payload)  # the same dict: an update's touch holds these keys too
 
 
 def _undeliverable(name: str) -> str:

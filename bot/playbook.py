@@ -509,7 +509,8 @@ class Playbook:
                 elif fresh_touch is None:
                     if stop is not None and touch["channel"] == Channel.EMAIL:
                         self._cancel(touch, stop, now)
-                    elif key not in follows:
+                    elif key not in follows and touch["kind"] is not TouchKind.UPDATE:
+                        # an update is planned by its approval (bot/updates.py), not from the answers
                         self._cancel(touch, dropped, now)
                     # else: still desired, its moment over: the dispatcher skips it, saying why
                 elif touch.get("deferred") and touch["channel"] != Channel.EMAIL:

@@ -73,6 +73,7 @@ class TouchKind(StrEnum):
     INTERVIEW_REMINDER = "interview_reminder"
     DIGEST = "digest"
     EXIT_NOTE = "exit_note"  # the AM's personal note to the client, with the form link; never without their yes
+    UPDATE = "update"  # news on topics a former client asked to hear about, approved by a second admin (bot/updates.py)
 
 
 class Channel(StrEnum):
@@ -291,4 +292,43 @@ def touch_from(raw: dict[str, Any]) -> Touch:
     if "why" in payload:
         payload["why"] = Reminder(payload["why"])
     raw["payload"] = payload
+    return raw  # type: ignore[return-value]
+
+
+class UpdateStatus(StrEnum):
+    """Where an update to former clients stands (bot/updates.py)."""
+
+    DRAFT = "draft"  # written, waiting for a second admin's approval
+    APPROVED = "approved"  # approved: one touch planned per recipient
+
+
+class Update(TypedDict):
+    """News for former clients who asked to hear about its topics, written by one person, approved by another.
+
+    Kept as a JSON file per update under data/updates/ (bot/updates.py), beside the store.
+    """
+
+    id: int
+    author: str
+    text: str  # in English: what goes to a client whose language has no translation
+    translations: dict[str, str]  # ISO 639-1 language -> the text in it
+    topics: list[str]  # lower-case words, matched against the client's topics
+    status: UpdateStatus
+    created_at: str
+    approved_by: NotRequired[str]
+    approved_at: NotRequired[str]
+    planned: NotRequired[list[str]]  # the keys of the touches its approval planned
+
+
+class UpdatePayload(TouchPayload, total=False):
+    """What an update's touch carries: the text as approved, in the language it goes in."""
+
+    update_id: int
+    language: str  # the language the text is in (the client's, else English)
+    text: str
+
+
+def update_from(raw: dict[str, Any]) -> Update:
+    """A stored update with its enum restored."""
+    raw["status"] = UpdateStatus(raw["status"])
     return raw  # type: ignore[return-value]

@@ -1,0 +1,291 @@
+"""Updates: news for former clients on the topics they asked to hear about ("Hear it from the client", point 4).
+
+One step per function, for the transports to call (the console's ``/update``, Slack's ``/departure update``):
+
+``draft_update``  a person writes an update (English text, topics, translations by language); it is kept as
+                  a draft, with who would get it and why (``audience``).
+``audience``      every departure considered, each with the reason it gets the update or does not: only former
+                  clients (leaving or departed) who agreed to stay in touch (the consent answer, or their own yes
+                  in the exit note's form; their own no there counts over the AM's yes), whose topics share a
+                  word with the update's, with an address that did not bounce, never opted out, forgotten, won
+                  back or retained, and not sent (or due) another update within ``gap_days``.
+``approve_update`` a second admin (SENDOFF_ADMINS; never the author) approves it: one email touch is planned
+                  per recipient, at the client's next 09:00 on a working day, and the dispatcher sends it like
+                  any client email (holds apply: an opt-out or a forget cancels it; no draft is asked for again).
+
+Updates are kept as one JSON file each under ``<data>/updates/`` (beside the store), written atomically:
+the Store has no table for them. Each touch carries the text as approved, in the language it goes in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.app import Core
+from bot.clock import iso
+from bot.playbook import new_touch
+from prompts import EMAIL_LANGUAGE
+from storage.records import (
+    Channel,
+    Departure,
+    Status,
+    Touch,
+    TouchKind,
+    TouchStatus,
+    Update,
+    UpdatePayload,
+    UpdateStatus,
+    update_from,
+)
+
+# How long after a client's last update no other goes to them (SENDOFF_UPDATE_GAP_DAYS, once wired).
+GAP_DAYS = 30
+# The longest text of an update (and of each translation), in characters.
+MAX_TEXT = 5000
+# How many topic words an update may name.
+MAX_TOPICS = 10
+# Once approved, an update goes at the client's next 09:00 on a working day; missed then, up to this long after.
+UPDATE_GRACE = timedelta(days=3)
+# Who counts as a former client: the departure is confirmed, or done.
+FORMER = frozenset({Status.LEAVING, Status.DEPARTED})
+# An update that is planned, shown, going or sent counts against the gap; one cancelled or skipped does not.
+COUNTED = frozenset({TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL, TouchStatus.SENDING, TouchStatus.SENT,
+                     TouchStatus.UNKNOWN})  # fmt: skip
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
+FOLDER = "updates"
+
+
+class UpdateError(ValueError):
+    """What a person asked for cannot be done; the message says why, in words for them."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A departure considered for an update: whether its client gets it, and why (or why not)."""
+
+    departure_id: int
+    client: str
+    email: str  # "" when none is known
+    language: str  # the language the update would go in: theirs where translated, else English
+    included: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class UpdateDraft:
+    """A stored draft, and who would get it now."""
+
+    update: Update
+    recipients: list[Recipient]
+
+    @property
+    def count(self) -> int:
+        return sum(r.included for r in self.recipients)
+
+
+@dataclass(frozen=True)
+class Approved:
+    """An approved update: the touches planned (one per recipient), and who got one and who did not, why."""
+
+    update: Update
+    touches: list[Touch]
+    recipients: list[Recipient]
+
+
+# -- the steps --------------------------------------------------------------------------------------
+def draft_update(core: Core, author: str, text: str, topics: str | Sequence[str],
+                 translations: Mapping[str, str] | None = None, *,
+                 gap_days: int = GAP_DAYS) -> UpdateDraft:  # fmt: skip
+    """Check and keep an update written by ``author``: ``text`` in English, ``topics`` as words ("SEO, pricing"
+    or ["SEO", "pricing"]), ``translations`` by ISO 639-1 language. UpdateError says what is wrong."""
+    say = core.prompts.messages.render
+    body = _text(core, text)
+    words = topic_words(topics if isinstance(topics, str) else " ".join(topics))
+    if not 1 <= len(words) <= MAX_TOPICS:
+        raise UpdateError(say("update_needs_topics", most=MAX_TOPICS))
+    translated: dict[str, str] = {}
+    for raw_language, raw_text in (translations or {}).items():
+        language = raw_language.strip().lower()
+        if not LANGUAGE_CODE.match(language):
+            raise UpdateError(say("update_bad_language", language=raw_language))
+        clean = (raw_text or "").strip()
+        if not clean:
+            raise UpdateError(say("update_translation_empty", language=language))
+        if len(clean) > MAX_TEXT:
+            raise UpdateError(say("update_translation_too_long", language=language, length=len(clean), most=MAX_TEXT))
+        translated[language] = clean
+    translated.pop(EMAIL_LANGUAGE, None)  # the text itself is the English one
+    folder = _folder(core)
+    update: Update = {
+        "id": _next_id(folder),
+        "author": author,
+        "text": body,
+        "translations": translated,
+        "topics": words,
+        "status": UpdateStatus.DRAFT,
+        "created_at": iso(core.clock.now()),
+    }
+    _write(folder, update)
+    return UpdateDraft(update, audience(core, update, gap_days=gap_days))
+
+
+def audience(core: Core, update: Update, *, gap_days: int = GAP_DAYS) -> list[Recipient]:
+    """Every departure considered for ``update``, those who get it first, each with the reason it is in or out."""
+    now = core.clock.now()
+    since = iso(now - timedelta(days=gap_days))
+    wanted = set(update["topics"])
+    found = [_consider(core, update, record, wanted, since, gap_days) for record in core.departures.all()]
+    return sorted(found, key=lambda r: (not r.included, r.client.casefold(), r.departure_id))
+
+
+def approve_update(core: Core, update: Update | int, approver: str, *, gap_days: int = GAP_DAYS) -> Approved:
+    """A second admin's yes: one email per recipient, at the client's next 09:00 on a working day.
+
+    UpdateError when ``approver`` is no admin (SENDOFF_ADMINS), wrote it, or it was approved already.
+    """
+    say = core.prompts.messages.render
+    stored = get_update(core, update if isinstance(update, int) else update["id"])
+    if stored["status"] is UpdateStatus.APPROVED:
+        raise UpdateError(say("update_already_approved", id=stored["id"], person=stored.get("approved_by", "")))
+    if approver not in core.settings.admins:
+        raise UpdateError(say("update_not_admin", person=approver))
+    if approver == stored["author"]:
+        raise UpdateError(say("update_own", person=approver))
+    now = core.clock.now()
+    recipients = audience(core, stored, gap_days=gap_days)
+    touches: list[Touch] = []
+    with core.store.batch():
+        for recipient in (r for r in recipients if r.included):
+            record = core.store.get_departure(recipient.departure_id)
+            if record is None:
+                continue
+            due, zone = core.playbook.exit_note_send_at(record, now)  # the client's next 09:00 on a working day
+            language = recipient.language
+            payload: UpdatePayload = {"update_id": stored["id"], "language": language,
+                                      "text": stored["translations"].get(language, stored["text"])}  # fmt: skip
+            touch = new_touch(f"{record['id']}:{TouchKind.UPDATE}:{stored['id']}", record["id"], TouchKind.UPDATE,
+                              Channel.EMAIL, recipient.email, due, due + UPDATE_GRACE, zone, payload)  # fmt: skip
+            touch["planned_at"] = iso(now)
+            touches.append(core.store.put_touch(touch))
+    stored["status"] = UpdateStatus.APPROVED
+    stored["approved_by"] = approver
+    stored["approved_at"] = iso(now)
+    stored["planned"] = [t["key"] for t in touches]
+    _write(_folder(core), stored)
+    return Approved(stored, touches, recipients)
+
+
+def get_update(core: Core, update_id: int) -> Update:
+    path = _folder(core) / f"{update_id}.json"
+    if not path.is_file():
+        raise UpdateError(core.prompts.messages.render("update_unknown", id=update_id))
+    return _read(core, path)
+
+
+def list_updates(core: Core) -> list[Update]:
+    """Every update kept, oldest first."""
+    folder = _folder(core)
+    found = [_read(core, p) for p in folder.glob("*.json")] if folder.is_dir() else []
+    return sorted(found, key=lambda u: u["id"])
+
+
+def topic_words(text: str) -> list[str]:
+    """The words of ``text``, lower-case, each once, in order: "SEO, Pricing & seo" -> ["seo", "pricing"]."""
+    return list(dict.fromkeys(re.findall(r"\w+", text.casefold())))
+
+
+# -- who gets it -------------------------------------------------------------------------------------
+def _consider(core: Core, update: Update, record: Departure, wanted: set[str], since: str,
+              gap_days: int) -> Recipient:  # fmt: skip
+    say = core.prompts.messages.render
+
+    def answer(role: str) -> Any:
+        return core.departures.answer_value(record, role)
+
+    voice = record.get("client_voice", {})
+    email = answer("contact_email")
+    email = email if isinstance(email, str) else ""
+    spoken = voice.get("language") or answer("language") or EMAIL_LANGUAGE
+    language = spoken if spoken in update["translations"] else EMAIL_LANGUAGE
+    theirs = set(topic_words(" ".join(t for t in (answer("topics"), voice.get("topics")) if isinstance(t, str))))
+
+    def out(key: str, **values: object) -> Recipient:
+        return Recipient(record["id"], record["client"], email, language, False, say(key, **values))
+
+    if record.get("forgotten"):
+        return out("update_out_forgotten")
+    if record.get("opted_out"):
+        return out("update_out_opted_out")
+    status = record["status"]
+    if status is Status.WON_BACK:
+        return out("update_out_won_back")
+    if status is Status.RETAINED:
+        return out("update_out_retained")
+    if status not in FORMER:
+        return out("update_out_not_former", status=status.label)
+    # their own answer in the exit note's form counts over the AM's, either way
+    agreed = voice["stay_in_touch"] if "stay_in_touch" in voice else answer("consent") is True
+    if not agreed:
+        return out("update_out_no_consent")
+    if not theirs:
+        return out("update_out_no_topics")
+    shared = [t for t in update["topics"] if t in theirs]
+    if not shared:
+        return out("update_out_no_match", topics=", ".join(sorted(theirs)))
+    if not email:
+        return out("update_out_no_email")
+    if email in record.get("bounced", []):
+        return out("update_out_bounced")
+    for touch in core.store.find_touches(departure_id=record["id"], statuses=COUNTED):
+        if touch["kind"] is TouchKind.UPDATE and (touch.get("sent_at") or touch["due_at"]) >= since:
+            return out("update_out_recent", days=gap_days)
+    return Recipient(record["id"], record["client"], email, language, True,
+                     say("update_in", topics=", ".join(shared)))  # fmt: skip
+
+
+# -- keeping updates -----------------------------------------------------------------------------------
+def _text(core: Core, text: str) -> str:
+    say = core.prompts.messages.render
+    clean = (text or "").strip()
+    if not clean:
+        raise UpdateError(say("update_needs_text", most=MAX_TEXT))
+    if len(clean) > MAX_TEXT:
+        raise UpdateError(say("update_too_long", length=len(clean), most=MAX_TEXT))
+    return clean
+
+
+def _folder(core: Core) -> Path:
+    return core.settings.data_dir / FOLDER
+
+
+def _next_id(folder: Path) -> int:
+    known = [int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()] if folder.is_dir() else []
+    return max(known, default=0) + 1
+
+
+def _read(core: Core, path: Path) -> Update:
+    """A kept update; UpdateError naming the file when it cannot be read (it is never overwritten)."""
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return update_from(raw)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UpdateError(core.prompts.messages.render("update_unreadable", path=path, error=err)) from None
+
+
+def _write(folder: Path, update: Update) -> None:
+    """Atomically: a crash leaves the old file or the new one, never half of one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{update['id']}.json"
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(update, out, ensure_ascii=False, indent=2)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
