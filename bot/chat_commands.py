@@ -41,7 +41,19 @@ from bot.replies import (
     TouchList,
     TouchRow,
 )
-from bot.reports import Asked, Lessons, build_report, read_report_words, render_report_text, write_report_file
+from bot.reports import (
+    Asked,
+    Lessons,
+    build_report,
+    read_report_words,
+    read_team_size,
+    render_report_text,
+    say_team_size,
+    team_size_day,
+    team_size_now,
+    team_sizes_around,
+    write_report_file,
+)
 from prompts import Question
 from storage.records import CHANNEL, OPEN, Channel, Departure, Item, ItemState, SaveOutcome, Source, Status, Touch
 
@@ -235,6 +247,31 @@ class Commands:
         if export_name is not None and export is not None:
             result.say("report_export_saved", format=kind, path=str(write_report_file(folder, export_name, export)))
         return result
+
+    # -- the team's size ------------------------------------------------------------------------
+    def clients(self, actor: str, argument: str) -> Result:
+        """``/clients 42``, or ``/clients 40 since 2026-10-01``: how many active clients the team has, kept with
+        its day, so that the report's turnover of a period counts against the number that held then. Anyone who
+        may use the bot may say it; a count that is missing, below zero or not a number is refused."""
+        departures = self.departures
+        try:
+            said = read_team_size(argument, departures.today())
+        except Refusal as refusal:
+            result = Result.refused(refusal)
+            current = team_size_now(departures)
+            if current is not None:
+                result.say("clients_now", count=current["count"], day=team_size_day(departures, current).isoformat())
+            return result
+        kept = say_team_size(departures, said, by=actor)
+        day = team_size_day(departures, kept).isoformat()
+        result = Result().say("clients_noted_one" if kept["count"] == 1 else "clients_noted", count=kept["count"],
+                              day=day)  # fmt: skip
+        before, after = team_sizes_around(departures, kept)
+        if before is not None:
+            result.say("clients_before", count=before["count"], day=team_size_day(departures, before).isoformat())
+        if after is not None:
+            result.say("clients_until", count=after["count"], day=team_size_day(departures, after).isoformat())
+        return result.say("clients_in_report", report=CommandRef("report", "last quarter"))
 
     def preview(self, actor: str, client: str) -> Result:
         """The client's next emails, written as HTML files to open in a browser before they go."""
@@ -480,6 +517,7 @@ SPECS: dict[str, Spec] = {
         Spec("snooze", "<client> <item> [until <date>]", Commands.snooze),
         Spec("forget", "<client>", Commands.forget),
         Spec("report", "[period] [csv | json]", Commands.report),
+        Spec("clients", "<number> [since <date>]", Commands.clients),
         Spec("touches", "<client>", Commands.touches),
         Spec("preview", "<client>", Commands.preview),
         Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),

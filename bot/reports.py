@@ -21,6 +21,15 @@ Definitions (each is stated once in the report, by prompts/report.txt.j2):
 - Days to decision: from the day the client told us (the ``notified_on`` answer, else the day
   recorded) to the first status change out of the undecided statuses, from the history.
 - Won back: status changes to won back on a day of the period, whenever the client left.
+- Active clients at the start of a period (the base of turnover): what the team said with ``/clients 42``
+  (``store.team_sizes()``, each statement with the day from which it holds), as it held at the start, else the
+  first said during the period; when the team said nothing by the period's end, the sum of the account
+  managers' answers to the "workload" question, each one's latest by the start, else their first during it.
+- Turnover: clients lost (departures of the period now leaving or departed, as for the revenue lost; a
+  forgotten one too) ÷ active clients at the start. Retention: 1 − turnover.
+- Revenue kept: the monthly revenue of departures saved by a save attempt (and not lost since).
+- The client's reason: ``client_voice["reason"]`` (the exit note's form), beside the AM's reason answer; never
+  of a forgotten departure (forget erases it).
 
 The words and layout are Jinja2 templates of prompts/ (report.txt.j2, digest.txt.j2 and the
 counted words of report_words.j2), which a company may replace in SENDOFF_PROMPTS.
@@ -32,24 +41,26 @@ import csv
 import io
 import json
 import os
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from bot.answers import format_money
+from bot.answers import AnswerError, format_money, parse_date
 from bot.charts import ChartData, render_png
-from bot.clock import parse_iso
+from bot.clock import iso, parse_iso
 from bot.countries import country_names
 from bot.departures import SAVE_ATTEMPT, Departures
 from bot.periods import ALL_TIME, Period, month, months_to, parse_period
 from bot.replies import CommandRef, Refusal
 from prompts import Messages, Prompts
+from storage.contract import NewTeamSize, TeamSize
 from storage.records import OPEN, STATUS_ORDER, AuditEvent, Departure, SaveOutcome, Status
 
 # Revenue is lost once the client is leaving (by decision, or a save attempt that lapsed) or gone; it is at
@@ -64,6 +75,8 @@ MONTHS_SHOWN = 24
 CHART_REASONS = 8
 # The digest's chart: the trend of this many months, up to the digest's month.
 TREND_MONTHS = 12
+# The most active clients /clients takes: a larger number is a slip of the keyboard.
+MOST_CLIENTS = 1_000_000
 
 
 class ReportFormat(StrEnum):
@@ -97,10 +110,18 @@ class Row:
     notified_on: date | None
     decided_on: date | None
     won_back_on: tuple[date, ...]  # the days it was won back
+    client_answered: bool = False  # the client answered the exit note's form (never told of a forgotten one)
+    client_reason: str | None = None  # the reason the client gave there (an option id), if they gave one
+    client_reason_label: str | None = None
 
     @property
     def lost(self) -> bool:
         return self.status in LOST
+
+    @property
+    def kept(self) -> bool:
+        """Saved by a save attempt, and not lost since."""
+        return self.attempted and self.outcome is SaveOutcome.SAVED and not self.lost
 
     @property
     def at_stake(self) -> bool:
@@ -130,15 +151,62 @@ class Figures:
     won_back: int
     median_days: float | None  # to decision
     decided: int  # departures with a decision, behind the median
+    kept: Money = field(default_factory=dict)  # by save attempts
+    clients_lost: int = 0  # departures now leaving or departed: the turnover's count
+    active: ActiveClients | None = None  # at the start of the period: the turnover's base
+    named: int = 0  # departures not forgotten: those whose client could answer the form
+    answered_form: int = 0  # clients who answered it
+    client_reasons: int = 0  # who gave their reason there
+    reasons_differ: int = 0  # whose reason differs from the AM's
 
     @property
     def save_ended(self) -> int:
         return self.saved + self.save_left + self.save_lapsed
 
     @property
+    def turnover(self) -> float | None:
+        """Clients lost ÷ active clients at the start; None without a base (or a base of 0)."""
+        if self.active is None or self.active.count == 0:
+            return None
+        return self.clients_lost / self.active.count
+
+    @property
+    def retention(self) -> float | None:
+        return None if self.turnover is None else 1 - self.turnover
+
+    @property
     def save_rate(self) -> float | None:
         """Saved among the save attempts that ended; None while none has."""
         return None if self.save_ended == 0 else self.saved / self.save_ended
+
+
+class BaseSource(StrEnum):
+    """Where the count of active clients came from."""
+
+    TEAM = "clients"  # the team said it (/clients 42)
+    WORKLOAD = "workload"  # the sum of the account managers' workload answers
+
+
+@dataclass(frozen=True)
+class ActiveClients:
+    """How many active clients the team had at the start of a period, and where that count came from."""
+
+    count: int
+    source: BaseSource
+    on: date  # the day the count holds from (workload: the latest of the answers summed)
+    at_start: bool  # it held at the start of the period; else it is the first known during it
+    answers: int = 0  # workload: how many account managers' answers were summed
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The departures of one reason as the AM gave it, beside the reasons their clients gave in the form."""
+
+    key: str | None  # the AM's reason (option id); None when the AM gave none
+    label: str | None
+    answered: int  # clients who gave their reason in the form
+    differ: int  # of those, whose reason is another
+    said: tuple[tuple[str, int], ...]  # their other reasons (labels) and how many gave each, most first
 
 
 @dataclass(frozen=True)
@@ -192,6 +260,7 @@ class Report:
     workload: tuple[Workload, ...]
     by_status: dict[Status, int]
     zone: str
+    heard: tuple[Heard, ...] = ()  # by the AM's reason, where clients gave theirs in the form
 
     # -- the names of the first reports, still read by App Home and tests ------------------------------
     @property
@@ -255,6 +324,7 @@ class Reader:
         reason = script.by_role("reason")
         self.reason_labels = {o.id: o.label for o in reason.options} if reason else {}
         self.countries = country_names()
+        self.workload_question = script.by_role("workload")
 
     def local_day(self, moment: str) -> date:
         return parse_iso(moment).astimezone(self.zone).date()
@@ -271,6 +341,8 @@ class Reader:
         country = None if forgotten else value(state, "country")
         notified = None if forgotten else state.values().get(NOTIFIED_QUESTION)
         status_changes = [h for h in record["history"] if h["event"] == AuditEvent.STATUS]
+        voice = None if forgotten else record.get("client_voice")
+        said = voice.get("reason") if voice else None
         return Row(
             id=record["id"],
             recorded_on=self.local_day(record["created_at"]),
@@ -290,7 +362,36 @@ class Reader:
             notified_on=_day(notified),
             decided_on=self._decided_on(status_changes),
             won_back_on=tuple(self.local_day(h["at"]) for h in status_changes if h.get("to") == Status.WON_BACK),
+            client_answered=bool(voice),
+            client_reason=said or None,
+            client_reason_label=self.reason_labels.get(said, said) if said else None,
         )
+
+    def workload_answers(self, records: Iterable[Departure]) -> list[tuple[str, date, int]]:
+        """Each account manager's answers to the workload question (am, day answered, count), oldest first.
+
+        Never of a forgotten departure (it counts for no account manager), nor of an unclaimed one.
+        """
+        question = self.workload_question
+        if question is None:
+            return []
+        found = []
+        for record in records:
+            if record.get("forgotten") or not record["am"] or question.id not in record["interview"]["answers"]:
+                continue
+            state = self.departures.state(record)
+            value = self.interview.value_of(state, "workload")
+            answer = state.answers.get(question.id)
+            if answer is None or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                continue
+            at = answer.get("at") or record["created_at"]
+            found.append((at, record["am"], value))
+        found.sort()
+        return [(am, self.local_day(at), value) for at, am, value in found]
+
+    def team_sizes(self, sizes: Iterable[TeamSize]) -> list[tuple[date, int]]:
+        """What the team said (day from which it holds, count), oldest first; the later of one day wins."""
+        return [(self.local_day(s["at"]), s["count"]) for s in sizes]
 
     def _decided_on(self, changes: list[Any]) -> date | None:
         """The day of the first status change out of the undecided statuses."""
@@ -329,16 +430,19 @@ def _add(total: defaultdict[str, Decimal], row: Row) -> None:
         total[currency] += amount
 
 
-def figures(rows: Iterable[Row], won_back: int) -> Figures:
+def figures(rows: Iterable[Row], won_back: int, active: ActiveClients | None = None) -> Figures:
     rows = list(rows)
     lost: defaultdict[str, Decimal] = defaultdict(Decimal)
     at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
+    kept: defaultdict[str, Decimal] = defaultdict(Decimal)
     outcomes: Counter[SaveOutcome | None] = Counter()
     for row in rows:
         if row.lost:
             _add(lost, row)
         elif row.at_stake:
             _add(at_stake, row)
+        elif row.kept:
+            _add(kept, row)
         if row.attempted:
             outcomes[row.outcome] += 1
     days = [d for d in (r.days_to_decision for r in rows) if d is not None]
@@ -356,7 +460,55 @@ def figures(rows: Iterable[Row], won_back: int) -> Figures:
         won_back=won_back,
         median_days=float(statistics.median(days)) if days else None,
         decided=len(days),
+        kept=dict(sorted(kept.items())),
+        clients_lost=sum(r.lost for r in rows),
+        active=active,
+        named=sum(not r.forgotten for r in rows),
+        answered_form=sum(r.client_answered for r in rows),
+        client_reasons=sum(r.client_reason is not None for r in rows),
+        reasons_differ=sum(r.client_reason is not None and r.client_reason != r.reason for r in rows),
     )
+
+
+def active_clients(period: Period, said: list[tuple[date, int]],
+                   workload: list[tuple[str, date, int]]) -> ActiveClients | None:  # fmt: skip
+    """The team's active clients at the start of ``period``: what the team said (``said``: day, count, oldest
+    first), as it held at the start, else the first said during the period; when the team said nothing by the
+    period's end, the sum of each account manager's workload answer (``workload``: am, day, count, oldest
+    first), their latest by the start, else their first during the period. None when neither is known."""
+    start = period.start
+    held = [(day, n) for day, n in said if start is not None and day <= start]
+    if held:
+        return ActiveClients(held[-1][1], BaseSource.TEAM, held[-1][0], at_start=True)
+    during = [(day, n) for day, n in said if period.contains(day)]
+    if during:
+        return ActiveClients(during[0][1], BaseSource.TEAM, during[0][0], at_start=False)
+    per_am: dict[str, tuple[date, int, bool]] = {}
+    for am, day, n in workload:
+        if start is not None and day <= start:
+            per_am[am] = (day, n, True)  # the latest by the start wins
+        elif period.contains(day) and am not in per_am:
+            per_am[am] = (day, n, False)  # else the first during the period
+    if not per_am:
+        return None
+    return ActiveClients(sum(n for _, n, _ in per_am.values()), BaseSource.WORKLOAD,
+                         max(day for day, _, _ in per_am.values()),
+                         at_start=all(held for _, _, held in per_am.values()), answers=len(per_am))  # fmt: skip
+
+
+def heard(rows: Iterable[Row]) -> tuple[Heard, ...]:
+    """By the AM's reason, what the clients who gave theirs in the form said: most answers first."""
+    grouped: dict[tuple[str | None, str | None], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.client_reason is not None and not row.forgotten:
+            grouped[(row.reason, row.reason_label)].append(row)
+    found = []
+    for (key, label), members in grouped.items():
+        other = Counter(r.client_reason_label or "" for r in members if r.client_reason != key)
+        said = tuple(sorted(other.items(), key=lambda item: (-item[1], item[0])))
+        found.append(Heard(key, label, len(members), sum(other.values()), said))
+    found.sort(key=lambda h: (h.key is None, -h.answered, -h.differ, h.label or ""))
+    return tuple(found)
 
 
 def _group(key: str | None, label: str | None, rows: list[Row], total: int) -> Group:
@@ -383,11 +535,13 @@ def _won_back_in(rows: Iterable[Row], period: Period) -> int:
     return sum(period.contains(day) for row in rows for day in row.won_back_on)
 
 
-def build_report(departures: Departures, period: Period = ALL_TIME, *,
-                 records: list[Departure] | None = None) -> Report:  # fmt: skip
+def build_report(departures: Departures, period: Period = ALL_TIME, *, records: list[Departure] | None = None,
+                 team_sizes: list[TeamSize] | None = None) -> Report:  # fmt: skip
     """The figures of the departures recorded in ``period``, beside those of the period before it."""
     reader = Reader(departures)
     records = departures.all() if records is None else records
+    said = reader.team_sizes(departures.store.team_sizes() if team_sizes is None else team_sizes)
+    workload = reader.workload_answers(records)
     everyone = [reader.row(r) for r in records]
     everyone.sort(key=lambda r: (r.recorded_on, r.id))
     rows = [r for r in everyone if period.contains(r.recorded_on)]
@@ -395,7 +549,8 @@ def build_report(departures: Departures, period: Period = ALL_TIME, *,
     previous = None
     if before_period is not None:
         earlier = [r for r in everyone if before_period.contains(r.recorded_on)]
-        previous = figures(earlier, _won_back_in(everyone, before_period))
+        previous = figures(earlier, _won_back_in(everyone, before_period),
+                           active_clients(before_period, said, workload))  # fmt: skip
     per_month: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         per_month[f"{row.recorded_on:%Y-%m}"].append(row)
@@ -407,7 +562,7 @@ def build_report(departures: Departures, period: Period = ALL_TIME, *,
     return Report(
         period=period,
         previous_period=before_period,
-        figures=figures(rows, _won_back_in(everyone, period)),
+        figures=figures(rows, _won_back_in(everyone, period), active_clients(period, said, workload)),
         previous=previous,
         rows=tuple(rows),
         monthly=tuple(monthly),
@@ -416,6 +571,7 @@ def build_report(departures: Departures, period: Period = ALL_TIME, *,
         workload=_workload(departures, rows, records),
         by_status={s: n for s in STATUS_ORDER if (n := sum(r.status is s for r in rows))},
         zone=departures.zone.key,
+        heard=heard(rows),
     )
 
 
@@ -477,8 +633,17 @@ def _figures_context(f: Figures) -> dict[str, Any]:
         "saved": f.saved, "save_left": f.save_left, "save_lapsed": f.save_lapsed,
         "save_under_way": f.save_under_way, "retained_without_attempt": f.retained_without_attempt,
         "save_rate": f.save_rate, "lost": money(f.lost), "at_stake": money(f.at_stake), "won_back": f.won_back,
-        "median_days": f.median_days, "decided": f.decided,
+        "median_days": f.median_days, "decided": f.decided, "kept": money(f.kept), "clients_lost": f.clients_lost,
+        "active": _active_context(f.active), "turnover": f.turnover, "retention": f.retention, "named": f.named,
+        "answered_form": f.answered_form, "client_reasons": f.client_reasons, "reasons_differ": f.reasons_differ,
     }  # fmt: skip
+
+
+def _active_context(active: ActiveClients | None) -> dict[str, Any] | None:
+    if active is None:
+        return None
+    return {"count": active.count, "source": active.source.value, "on": active.on.isoformat(),
+            "at_start": active.at_start, "answers": active.answers}  # fmt: skip
 
 
 def _change_context(now: Figures, before: Figures) -> dict[str, Any]:
@@ -496,6 +661,13 @@ def _change_context(now: Figures, before: Figures) -> dict[str, Any]:
         "at_stake": money_change(now.at_stake, before.at_stake),
         "median_days": None if now.median_days is None or before.median_days is None
         else now.median_days - before.median_days,
+        "turnover": rate(now.turnover, before.turnover),
+        "retention": rate(now.retention, before.retention),
+        "active": None if now.active is None or before.active is None else now.active.count - before.active.count,
+        "kept": money_change(now.kept, before.kept),
+        "clients_lost": now.clients_lost - before.clients_lost,
+        "answered_form": now.answered_form - before.answered_form,
+        "reasons_differ": now.reasons_differ - before.reasons_differ,
     }  # fmt: skip
 
 
@@ -522,6 +694,8 @@ def report_context(report: Report) -> dict[str, Any]:
         "workload": [{"am": w.am, "departures": w.departures, "open": w.open, "active_clients": w.active_clients,
                       "save_ended": w.save_ended, "saved": w.saved, "save_rate": w.save_rate, "lost": money(w.lost),
                       "at_stake": money(w.at_stake)} for w in report.workload],  # fmt: skip
+        "heard": [{"key": h.key, "label": h.label, "answered": h.answered, "differ": h.differ,
+                   "said": [{"label": label, "count": n} for label, n in h.said]} for h in report.heard],  # fmt: skip
     }
 
 
@@ -601,12 +775,81 @@ def read_report_words(words: str, today: date) -> Asked:
     return Asked(period, wanted)
 
 
+# -- the team's size: /clients 42 ---------------------------------------------------------------------------
+
+_COUNT = re.compile(r"^(?P<count>[+-]?[\d.,'_\s\u00a0\u202f]*\d)\s*(?:active\s+)?(?:clients?)?"
+                    r"(?:\s+(?:since|from|as\s+of|on)\s+(?P<since>.+))?$", re.IGNORECASE)  # fmt: skip
+_WHOLE = re.compile(r"^\d{1,3}(?:([,'_\s\u00a0\u202f])\d{3})?(?:\1\d{3})*$|^\d+$")
+
+
+@dataclass(frozen=True)
+class TeamSizeSaid:
+    """``/clients 42`` or ``/clients 40 since 2026-10-01``: the count, and the day from which it holds."""
+
+    count: int
+    since: date | None = None  # None: from now
+
+
+def read_team_size(words: str, today: date) -> TeamSizeSaid:
+    """A count of active clients (``42``, ``1,200``, ``42 clients``), optionally with the day from which it holds
+    (``since 2026-10-01``, a day in the past or today); a Refusal says what is wrong, with an example."""
+    text = " ".join(words.split())
+    example, since = CommandRef("clients", "42"), CommandRef("clients", "40 since 2026-10-01")
+    if not text:
+        raise Refusal("clients_usage", example=example, since=since)
+    found = _COUNT.match(text)
+    number = found.group("count").strip() if found else ""
+    if not found or not _WHOLE.match(number.lstrip("+-")):
+        raise Refusal("clients_not_a_number", words=text, example=example, since=since)
+    count = int(re.sub(r"\D", "", number))
+    if number.startswith("-") and count:
+        raise Refusal("clients_negative", words=number, example=example)
+    if count > MOST_CLIENTS:
+        raise Refusal("clients_too_many", words=number, most=f"{MOST_CLIENTS:,}", example=example)
+    day = None
+    if found.group("since"):
+        try:
+            day = parse_date(found.group("since"), today, "past")
+        except AnswerError as err:
+            raise Refusal("clients_bad_day", reason=str(err), since=since) from None
+        if day > today:
+            raise Refusal("clients_future_day", day=day.isoformat(), example=example)
+    return TeamSizeSaid(count, day)
+
+
+def say_team_size(departures: Departures, said: TeamSizeSaid, *, by: str) -> TeamSize:
+    """Keep what ``by`` said: from now, or from the start of the day named (in the team's zone)."""
+    now = departures.clock.now()
+    start = now if said.since is None else datetime.combine(said.since, time(0), departures.zone)
+    record: NewTeamSize = {"count": said.count, "at": iso(start), "by": by, "said_at": iso(now)}
+    return departures.store.add_team_size(record)
+
+
+def team_sizes_around(departures: Departures, kept: TeamSize) -> tuple[TeamSize | None, TeamSize | None]:
+    """The statements just before and just after ``kept``, by the time from which each holds."""
+    sizes = departures.store.team_sizes()
+    at = next(n for n, s in enumerate(sizes) if s["id"] == kept["id"])
+    return (sizes[at - 1] if at > 0 else None), (sizes[at + 1] if at + 1 < len(sizes) else None)
+
+
+def team_size_now(departures: Departures) -> TeamSize | None:
+    """The count the team said that holds now, if it said one."""
+    now = departures.now()
+    held = [s for s in departures.store.team_sizes() if s["at"] <= now]
+    return held[-1] if held else None
+
+
+def team_size_day(departures: Departures, size: TeamSize) -> date:
+    """The day (in the team's zone) from which ``size`` holds."""
+    return parse_iso(size["at"]).astimezone(departures.zone).date()
+
+
 # -- files: the chart, CSV and JSON -------------------------------------------------------------------------
 
 CSV_COLUMNS = (
     "id", "recorded_on", "month", "status", "forgotten", "client", "account_manager", "source", "reason",
-    "reason_label", "could_be_fixed", "save_attempt", "save_outcome", "mrr", "currency", "revenue", "country",
-    "notified_on", "decided_on", "days_to_decision", "won_back_on",
+    "reason_label", "client_reason", "could_be_fixed", "save_attempt", "save_outcome", "mrr", "currency", "revenue",
+    "country", "notified_on", "decided_on", "days_to_decision", "won_back_on",
 )  # fmt: skip
 
 
@@ -630,6 +873,7 @@ def row_fields(row: Row, *, named: bool = True) -> dict[str, Any]:
         "source": row.source,
         "reason": row.reason or "",
         "reason_label": row.reason_label or "",
+        "client_reason": row.client_reason or "",
         "could_be_fixed": row.fixable or "",
         "save_attempt": "yes" if row.attempted else "no",
         "save_outcome": attempt_state,
@@ -667,8 +911,20 @@ def _figures_json(f: Figures) -> dict[str, Any]:
         "save_left": f.save_left, "save_lapsed": f.save_lapsed, "save_under_way": f.save_under_way,
         "save_rate": f.save_rate, "retained_without_attempt": f.retained_without_attempt,
         "revenue_lost": _money_json(f.lost), "revenue_at_stake": _money_json(f.at_stake), "won_back": f.won_back,
-        "median_days_to_decision": f.median_days,
+        "median_days_to_decision": f.median_days, "revenue_kept": _money_json(f.kept),
+        "clients_lost": f.clients_lost, "active_clients": _active_json(f.active), "turnover_rate": f.turnover,
+        "retention_rate": f.retention, "answered_form": f.answered_form, "client_reasons": f.client_reasons,
+        "client_reasons_differ": f.reasons_differ,
     }  # fmt: skip
+
+
+def _active_json(active: ActiveClients | None) -> dict[str, Any] | None:
+    """The turnover's base: its count, where it came from (``clients``: the team's /clients; ``workload``: the
+    account managers' answers) and the day it holds from."""
+    if active is None:
+        return None
+    return {"count": active.count, "source": active.source.value, "on": active.on.isoformat(),
+            "held_at_start": active.at_start, "workload_answers": active.answers}  # fmt: skip
 
 
 def _group_json(g: Group) -> dict[str, Any]:
@@ -697,6 +953,11 @@ def report_json(report: Report, named: Named | None = None) -> bytes:
              "save_attempts_ended": w.save_ended, "saved": w.saved, "save_rate": w.save_rate,
              "revenue_lost": _money_json(w.lost), "revenue_at_stake": _money_json(w.at_stake)}
             for w in report.workload
+        ],  # fmt: skip
+        "reasons_heard_and_said": [
+            {"reason": h.key, "reason_label": h.label, "answered": h.answered, "differ": h.differ,
+             "client_reasons": [{"label": label, "departures": n} for label, n in h.said]}
+            for h in report.heard
         ],  # fmt: skip
         "departures": [row_fields(r, named=named is None or named(r)) for r in report.rows],
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from storage.records import (
     Departure,
@@ -31,7 +31,8 @@ SCHEMA_VERSION = 1
 DEPARTURES = "departures"
 TOUCHES = "touches"
 EVENTS = "events"
-TABLES = (DEPARTURES, TOUCHES, EVENTS)
+TEAM_SIZES = "team_sizes"
+TABLES = (DEPARTURES, TOUCHES, EVENTS, TEAM_SIZES)
 
 # Fields kept in memory beside each record so that lists and lookups never
 # have to parse every stored document.
@@ -39,6 +40,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     DEPARTURES: ("client_key", "status", "am", "updated_at"),
     TOUCHES: ("key", "departure_id", "status", "due_at", "kind"),
     EVENTS: ("key", "at"),
+    TEAM_SIZES: ("at",),
 }
 
 # Fields whose value is unique within their table, looked up through a dict.
@@ -55,6 +57,31 @@ Equal = dict[str, Any]
 Record = dict[str, Any]
 # Called with a record's indexed fields (see INDEXED), never the whole document.
 Predicate = Callable[[dict[str, Any]], bool]
+
+
+class NewTeamSize(TypedDict):
+    """How many active clients the team said it has (``/clients 42``), kept with its date: a report of a
+    past period uses the count that held then. Statements are only added, never changed."""
+
+    count: int
+    at: str  # from when the count holds, ISO UTC (the moment it was said, or the start of the day it names)
+    by: str  # who said it
+    said_at: str  # when it was said, ISO UTC
+
+
+class TeamSize(NewTeamSize):
+    id: int
+
+
+def team_size_from(raw: dict[str, Any]) -> TeamSize:
+    """A stored team size, checked: a count that is a whole number, not negative, and its times."""
+    count = raw["count"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"a team size must be a whole number of clients, not {count!r}")
+    for name in ("at", "by", "said_at"):
+        if not isinstance(raw[name], str):
+            raise TypeError(f"a team size's {name} must be text, not {raw[name]!r}")
+    return raw  # type: ignore[return-value]  # checked field by field above
 
 
 class StoreError(Exception):
@@ -201,6 +228,17 @@ class Store(ABC):
         event_id = self._id_for_key(EVENTS, key)
         if event_id is not None:
             self._delete(EVENTS, event_id)
+
+    # -- the team's size over time --------------------------------------------
+    def add_team_size(self, record: NewTeamSize) -> TeamSize:
+        """Keep one statement of how many active clients the team has."""
+        return team_size_from(self._insert(TEAM_SIZES, team_size_from({**record})))
+
+    def team_sizes(self) -> list[TeamSize]:
+        """Every statement, by the time from which it holds (then in the order said)."""
+        found = [_restore(team_size_from, TEAM_SIZES, raw) for raw in self._select(TEAM_SIZES, lambda f: True)]
+        found.sort(key=lambda t: (t["at"], t["id"]))
+        return found
 
     # -- backend hooks --------------------------------------------------------
     # Generic over tables, so they take and give plain documents; the typed
