@@ -1,5 +1,6 @@
 """The whole flow in `sendoff console`: the AM sends the exit note, the client opens the link in the .eml,
-answers the form the console serves on 127.0.0.1, and the AM sees their answer at once."""
+answers the form the console serves on 127.0.0.1, the AM sees their answer at once, and the report shows the
+client's reason beside the AM's."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def test_a_client_answers_the_form_from_the_link_in_the_eml_and_the_am_sees_it(t
             assert sent.status == 200
         told = console.expect("They said this could change their mind")
         assert any("Acme Corp answered the form of your personal note" in line for line in told)
+        # the lesson: what we heard beside what they said
+        console.command("/report", then="We heard Price or budget; they said")
         forged = link[:-3] + "xyz"
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(urllib.request.Request(forged, data=form), timeout=10)
