@@ -38,6 +38,7 @@ from bot.replies import (
     Refusal,
     Result,
     Say,
+    Tone,
     TouchList,
     TouchRow,
 )
@@ -54,6 +55,7 @@ from bot.reports import (
     team_sizes_around,
     write_report_file,
 )
+from bot.updates import UpdateError, approve_update, draft_update
 from prompts import Question
 from storage.records import CHANNEL, OPEN, Channel, Departure, Item, ItemState, SaveOutcome, Source, Status, Touch
 
@@ -296,6 +298,33 @@ class Commands:
                        when=f"{preview.due:%a %d %b %Y %H:%M} {preview.due.tzinfo}")  # fmt: skip
         return result
 
+    # -- updates to former clients (bot/updates.py) -------------------------------------------
+    def update(self, actor: str, argument: str) -> Result:
+        """``SEO, pricing: the news``: a draft, who would get it and why; a second admin approves it."""
+        topics, colon, text = argument.partition(":")
+        if not colon or not text.strip():
+            return Result().say("update_usage", example=CommandRef("update", "SEO, pricing: Our new audit is out..."))
+        try:
+            drafted = draft_update(self.core, actor, text.strip(), topics)
+        except UpdateError as err:
+            return Result([Say("update_refused", {"why": str(err)}, Tone.WARNING)])
+        number = drafted.update["id"]
+        result = Result().say("update_drafted", number=number, count=drafted.count)
+        for recipient in drafted.recipients:
+            key = "update_gets_it" if recipient.included else "update_left_out"
+            result.say(key, client=recipient.client, why=recipient.reason)
+        return result.say("update_approve_hint", approve=CommandRef("approve", str(number)))
+
+    def approve(self, actor: str, argument: str) -> Result:
+        """``3``: a second admin approves update 3; each recipient gets it at their next 09:00."""
+        if not argument.strip().lstrip("#").isdigit():
+            return Result().say("update_usage", example=CommandRef("approve", "3"))
+        try:
+            approved = approve_update(self.core, int(argument.strip().lstrip("#")), actor)
+        except UpdateError as err:
+            return Result([Say("update_refused", {"why": str(err)}, Tone.WARNING)])
+        return Result().say("update_approved", number=approved.update["id"], count=len(approved.touches))
+
     def touches(self, actor: str, client: str) -> Result:
         record = self.departures.named(client)
         self.departures.access.require(record, actor)
@@ -520,6 +549,8 @@ SPECS: dict[str, Spec] = {
         Spec("clients", "<number> [since <date>]", Commands.clients),
         Spec("touches", "<client>", Commands.touches),
         Spec("preview", "<client>", Commands.preview),
+        Spec("update", "<topics>: <text>", Commands.update),
+        Spec("approve", "<update number>", Commands.approve),
         Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),
         Spec("clock", "", Commands.clock, console_only=True),
         Spec("help", "", Commands.help),

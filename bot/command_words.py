@@ -8,7 +8,8 @@ from dataclasses import dataclass
 # Words after /departure that are commands rather than a client's name.
 SUBCOMMANDS = frozenset(
     {"help", "list", "report", "status", "optout", "forget", "wonback", "retained", "departed",
-     "edit", "resume", "start", "paid", "signed", "touches", "preview", "done", "snooze", "leaving", "clients"}
+     "edit", "resume", "start", "paid", "signed", "touches", "preview", "done", "snooze", "leaving", "update",
+     "approve", "clients"}
 )  # fmt: skip
 
 

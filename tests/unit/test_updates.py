@@ -193,3 +193,24 @@ async def test_no_second_update_within_thirty_days_and_opt_out_cancels_one_plann
     assert included(audience(core, third.update, gap_days=60)) == set()
     kinds = {t["kind"] for t in core.store.find_touches(statuses=[TouchStatus.SENT])}
     assert kinds == {TouchKind.UPDATE}
+
+
+def test_update_and_approve_are_commands_of_the_console_and_slack(core, interview_with):
+    from bot.chat_commands import Commands, Transport
+    from bot.command_words import Command, parse_departure
+    from bot.replies import Say
+
+    clients(core, interview_with)
+    commands = Commands(core, Transport.CONSOLE)
+    drafted = commands.run("ann", Command("update", "SEO: Our new content audit is out."))
+    said = [p for p in drafted.parts if isinstance(p, Say)]
+    getting = {p.values["client"] for p in said if p.key == "update_gets_it"}
+    assert said[0].key == "update_drafted" and said[0].values["count"] == len(getting)
+    assert {"German SEO", "English SEO"} <= getting and not {"Pricing only", "No consent", "Opted out"} & getting
+    assert said[-1].key == "update_approve_hint"
+    assert commands.run("ann", Command("approve", "1")).warned  # the author does not approve their own
+    assert commands.run("ann", Command("update", "no colon here")).parts[0].key == "update_usage"
+    slack = Commands(core, Transport.SLACK)
+    approved = slack.run("bob", parse_departure("approve 1"))
+    assert [p.key for p in approved.parts] == ["update_approved"]
+    assert approved.parts[0].values["count"] == len(getting)
