@@ -14,6 +14,7 @@ import string
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +211,20 @@ def template_environment(folder: Path | None) -> jinja2.Environment:
 def load_prompts(folder: str | Path | None = None) -> Prompts:
     """The prompts in ``folder`` (a company's own copy), the defaults for the rest."""
     folder = Path(folder) if folder else None
-    if folder is not None and not folder.is_dir():
+    if folder is None:
+        return _built_in()
+    if not folder.is_dir():
         raise PromptError(f"SENDOFF_PROMPTS={folder}: no such folder")
+    return _load(folder)
+
+
+@lru_cache(maxsize=1)
+def _built_in() -> Prompts:
+    """The built-in prompts, read and checked once per process: they ship with the code and never change."""
+    return _load(None)
+
+
+def _load(folder: Path | None) -> Prompts:
 
     def pick(name: str) -> Path:
         if folder is not None and (folder / name).is_file():
