@@ -305,7 +305,7 @@ class Commands:
         if not colon or not text.strip():
             return Result().say("update_usage", example=CommandRef("update", "SEO, pricing: Our new audit is out..."))
         try:
-            drafted = draft_update(self.core, actor, text.strip(), topics)
+            drafted = draft_update(self.core, actor, text.strip(), topics, gap_days=self.core.settings.update_gap_days)
         except UpdateError as err:
             return Result([Say("update_refused", {"why": str(err)}, Tone.WARNING)])
         number = drafted.update["id"]
@@ -320,7 +320,8 @@ class Commands:
         if not argument.strip().lstrip("#").isdigit():
             return Result().say("update_usage", example=CommandRef("approve", "3"))
         try:
-            approved = approve_update(self.core, int(argument.strip().lstrip("#")), actor)
+            approved = approve_update(self.core, int(argument.strip().lstrip("#")), actor,
+                                      gap_days=self.core.settings.update_gap_days)  # fmt: skip
         except UpdateError as err:
             return Result([Say("update_refused", {"why": str(err)}, Tone.WARNING)])
         return Result().say("update_approved", number=approved.update["id"], count=len(approved.touches))

@@ -50,6 +50,7 @@ class Settings:
     smtp_per_day: int = 1000
     public_url: str | None = None
     stay_in_touch_years: int = 3
+    update_gap_days: int = 30  # SENDOFF_UPDATE_GAP_DAYS: no client gets two updates closer than this
     webhook_secret: str | None = field(default=None, repr=False)
     port: int = 3000
     console_user: str = "you"
@@ -188,6 +189,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             problems.append("SENDOFF_PUBLIC_URL needs SLACK_SIGNING_SECRET or WEBHOOK_SECRET to sign "
                             "unsubscribe links.")  # fmt: skip
 
+    gap_days = 30
+    raw_gap = env.get("SENDOFF_UPDATE_GAP_DAYS")
+    if raw_gap is not None:
+        if raw_gap.isdigit() and 1 <= int(raw_gap) <= 365:
+            gap_days = int(raw_gap)
+        else:
+            problems.append(f"SENDOFF_UPDATE_GAP_DAYS={raw_gap!r} must be a whole number of days, 1 to 365: "
+                            "the least time between two updates to one client.")  # fmt: skip
+
     stay_years = 3
     raw_years = env.get("SENDOFF_STAY_IN_TOUCH_YEARS")
     if raw_years is not None:
@@ -238,6 +248,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         smtp_per_day=per_day,
         public_url=public_url,
         stay_in_touch_years=stay_years,
+        update_gap_days=gap_days,
         webhook_secret=env.get("WEBHOOK_SECRET"),
         port=3000 if port is None else port,
         console_user=_login_name(),

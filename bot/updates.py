@@ -45,7 +45,7 @@ from storage.records import (
     update_from,
 )
 
-# How long after a client's last update no other goes to them (SENDOFF_UPDATE_GAP_DAYS, once wired).
+# How long after a client's last update no other goes to them (the default of SENDOFF_UPDATE_GAP_DAYS).
 GAP_DAYS = 30
 # The longest text of an update (and of each translation), in characters.
 MAX_TEXT = 5000

@@ -214,3 +214,34 @@ def test_update_and_approve_are_commands_of_the_console_and_slack(core, intervie
     approved = slack.run("bob", parse_departure("approve 1"))
     assert [p.key for p in approved.parts] == ["update_approved"]
     assert approved.parts[0].values["count"] == len(getting)
+
+
+def test_the_gap_between_updates_is_a_setting_that_is_checked():
+    from bot.settings import SettingsError, load_settings
+
+    assert load_settings({}, None).update_gap_days == 30
+    assert load_settings({"SENDOFF_UPDATE_GAP_DAYS": "14"}, None).update_gap_days == 14
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"SENDOFF_UPDATE_GAP_DAYS": "a month"}, None)
+    assert "SENDOFF_UPDATE_GAP_DAYS" in "\n".join(refused.value.problems)
+
+
+def test_a_shorter_gap_lets_the_next_update_through_sooner(settings, clock, interview_with):
+    from dataclasses import replace
+
+    from bot.app import build_core
+    from bot.chat_commands import Commands, Transport
+    from bot.command_words import Command
+    from tests.fakes.notifier import RecordingNotifier
+
+    core = build_core(replace(settings, update_gap_days=7), RecordingNotifier(), clock=clock)
+    try:
+        interview_with(core.departures, "English SEO", topics="seo")
+        commands = Commands(core, Transport.CONSOLE)
+        commands.run("ann", Command("update", "SEO: first news"))
+        commands.run("bob", Command("approve", "1"))
+        clock.advance(timedelta(days=8))
+        second = commands.run("ann", Command("update", "SEO: second news"))
+        assert second.parts[0].values["count"] == 1  # 8 days after the first: allowed with a 7-day gap
+    finally:
+        core.close()
