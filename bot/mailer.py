@@ -390,8 +390,13 @@ def _clip(text: str) -> str:
 
 def plain_text(message: Message) -> str:
     """The text/plain part of a composed email, decoded."""
+    return message_part(message, "plain")
+
+
+def message_part(message: Message, subtype: str) -> str:
+    """The text/``subtype`` part (plain, html) of a composed email, decoded; "" if it has none."""
     for part in message.walk():
-        if part.get_content_type() == "text/plain":
+        if part.get_content_type() == f"text/{subtype}":
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):
                 return payload.decode(part.get_content_charset() or "utf-8")

@@ -25,10 +25,10 @@ from bot.workdays import (
     SEND_AT,
     client_day_on_or_after,
     is_client_day,
-    is_working_day,
     local_moment,
     team_day_on_or_after,
     within_team_hours,
+    within_working_hours,
 )
 from prompts import Messages
 from prompts.cadence import Cadence
@@ -96,14 +96,10 @@ class Pacing:
         moment = local_moment(client_day_on_or_after(day, country), zone, SEND_AT)
         if parse_iso(touch["due_at"]) == moment:
             return None  # its wait ends now: the dispatch tick came a little late
-        if moment > parse_iso(touch["latest_at"]) and self._working_hours(now, zone, country):
+        in_hours = within_working_hours(now, zone, self.cadence.work_start, self.cadence.work_end, country) == now
+        if moment > parse_iso(touch["latest_at"]) and in_hours:
             return None  # its last chance (a greeting on its day): now, in the client's working hours, not never
         return Pause(moment, self.words.render("wait_send_time", zone=zone))
-
-    def _working_hours(self, now: datetime, zone: str, country: str | None) -> bool:
-        local = now.astimezone(ZoneInfo(zone))
-        working = is_working_day(local.date(), country)
-        return working and self.cadence.work_start <= local.time().replace(tzinfo=None) < self.cadence.work_end
 
     async def person_pause(self, touch: Touch, now: datetime) -> Pause | None:
         """Until when a nudge to a person waits: their next working morning if away, else their working hours."""

@@ -161,7 +161,7 @@ class Playbook:
         # the departure's end: client emails begin after it
         base = _date(value("support_end")) or created.astimezone(self.departures.zone).date()
         country = value("country")
-        client_zone = zone_for(country, value("timezone"), self.team_zone)
+        client_zone = self.client_zone(record)
         email = value("contact_email")
         cadence = self.cadence
         # a retained client is no former client: nothing is planned for them, and all of it comes back if
@@ -192,7 +192,7 @@ class Playbook:
         # nothing is dated before the departure was recorded
         return [t for t in touches if parse_iso(t["due_at"]) >= created]
 
-    def _given_email(self, record: Departure) -> str | None:
+    def _given_email(self, record: NewDeparture) -> str | None:
         """The contact's address as given, even where the interview did not go on to use it."""
         question = self.departures.prompts.script.by_role("contact_email")
         given = self.departures.state(record).answers.get(question.id) if question else None
@@ -224,10 +224,7 @@ class Playbook:
             return None
         if self.departures.answer_value(record, "confirmed") != CONFIRMED:
             return None
-        question = self.departures.prompts.script.by_role("contact_email")
-        answer = self.departures.state(record).answers.get(question.id) if question is not None else None
-        value = answer.get("value") if answer is not None and not answer.get("skipped") else None
-        return value if isinstance(value, str) and value else None
+        return self._given_email(record)
 
     def client_zone(self, record: NewDeparture) -> str:
         value = self.departures.answer_value

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import Message
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.answers import client_key
 from bot.clock import parse_iso
 from bot.drafts import Drafts
+from bot.mailer import message_part
 from bot.playbook import NOT_YET_SENT
 from storage import Store
 from storage.records import Channel, Departure, TouchKind
@@ -55,16 +55,8 @@ def write_previews(store: Store, drafts: Drafts, record: Departure, folder: Path
         message = drafts.compose(touch, record, at=due)  # as it will read then: "since December" ages
         stem = f"{number:02d}-{touch['kind'].value.replace('_', '-')}-{due:%Y-%m-%d}"
         html, text = folder / f"{stem}.html", folder / f"{stem}.txt"
-        html.write_text(_part(message, "html"), encoding="utf-8")
-        text.write_text(_part(message, "plain"), encoding="utf-8")
+        html.write_text(message_part(message, "html"), encoding="utf-8")
+        text.write_text(message_part(message, "plain"), encoding="utf-8")
         written.append(Preview(html, text, touch["kind"], due, str(message["Subject"] or "")))
     return written
 
-
-def _part(message: Message, subtype: str) -> str:
-    for part in message.walk():
-        if part.get_content_type() == f"text/{subtype}":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                return payload.decode(part.get_content_charset() or "utf-8")
-    return ""

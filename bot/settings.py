@@ -189,23 +189,19 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             problems.append("SENDOFF_PUBLIC_URL needs SLACK_SIGNING_SECRET or WEBHOOK_SECRET to sign "
                             "unsubscribe links.")  # fmt: skip
 
-    gap_days = 30
-    raw_gap = env.get("SENDOFF_UPDATE_GAP_DAYS")
-    if raw_gap is not None:
-        if raw_gap.isdigit() and 1 <= int(raw_gap) <= 365:
-            gap_days = int(raw_gap)
-        else:
-            problems.append(f"SENDOFF_UPDATE_GAP_DAYS={raw_gap!r} must be a whole number of days, 1 to 365: "
-                            "the least time between two updates to one client.")  # fmt: skip
+    def whole_number(name: str, default: int, most: int, unit: str, why: str) -> int:
+        raw = env.get(name)
+        if raw is None:
+            return default
+        if raw.isdigit() and 1 <= int(raw) <= most:
+            return int(raw)
+        problems.append(f"{name}={raw!r} must be a whole number of {unit}, 1 to {most}: {why}")
+        return default
 
-    stay_years = 3
-    raw_years = env.get("SENDOFF_STAY_IN_TOUCH_YEARS")
-    if raw_years is not None:
-        if raw_years.isdigit() and 1 <= int(raw_years) <= 50:
-            stay_years = int(raw_years)
-        else:
-            problems.append(f"SENDOFF_STAY_IN_TOUCH_YEARS={raw_years!r} must be a whole number of years, 1 to 50: "
-                            "how long greetings go on after a departure ends.")  # fmt: skip
+    gap_days = whole_number("SENDOFF_UPDATE_GAP_DAYS", 30, 365, "days",
+                            "the least time between two updates to one client.")  # fmt: skip
+    stay_years = whole_number("SENDOFF_STAY_IN_TOUCH_YEARS", 3, 50, "years",
+                              "how long greetings go on after a departure ends.")  # fmt: skip
 
     named: dict[str, str | None] = {}
     for name in ("SENDOFF_COMPANY", "SENDOFF_AM_NAME"):

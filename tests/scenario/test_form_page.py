@@ -28,9 +28,6 @@ pytestmark = pytest.mark.asyncio
 
 ROOT = Path(__file__).resolve().parents[2]
 AM_DM = "DU0ANN"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]  # fmt: skip
 # What a page must not do at any width: scroll sideways, or leave a control without a name a screen reader reads.
 LAYOUT_AND_LABELS = """() => ({
   sideways: document.documentElement.scrollWidth > window.innerWidth,
@@ -41,20 +38,6 @@ LAYOUT_AND_LABELS = """() => ({
     .filter(el => el.getBoundingClientRect().height < 44).map(el => el.textContent.trim()),
 })"""
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("no Chromium on this machine (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ or shows nothing fails. Without Chromium the tests skip, except under CI, where 
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,24 +21,7 @@ pytest_plugins = ["tests.touch_data"]
 pytestmark = pytest.mark.asyncio
 
 WIDTHS = (375, 800)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]  # fmt: skip
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("no Chromium on this machine (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def look_at(browser, url: str, shots: Path, name: str) -> dict[int, str]:
