@@ -10,7 +10,7 @@ the console both end in ``Commands.status``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -55,7 +55,14 @@ from bot.reports import (
     team_sizes_around,
     write_report_file,
 )
-from bot.updates import UpdateError, approve_update, draft_update
+from bot.updates import (
+    UpdateDraft,
+    UpdateError,
+    add_translation,
+    approval_requests,
+    approve_update,
+    draft_update,
+)
 from prompts import Question
 from storage.records import CHANNEL, OPEN, Channel, Departure, Item, ItemState, SaveOutcome, Source, Status, Touch
 
@@ -305,15 +312,42 @@ class Commands:
         if not colon or not text.strip():
             return Result().say("update_usage", example=CommandRef("update", "SEO, pricing: Our new audit is out..."))
         try:
-            drafted = draft_update(self.core, actor, text.strip(), topics, gap_days=self.core.settings.update_gap_days)
+            return self.update_drafted(self.draft_update(actor, text, topics))
         except UpdateError as err:
             return Result([Say("update_refused", {"why": str(err)}, Tone.WARNING)])
+
+    def draft_update(self, actor: str, text: str, topics: str,
+                     translations: Mapping[str, str] | None = None) -> UpdateDraft:  # fmt: skip
+        """An update drafted from a form (Slack's modal): UpdateError names the field at fault."""
+        return draft_update(self.core, actor, text.strip(), topics, translations,
+                            gap_days=self.core.settings.update_gap_days)  # fmt: skip
+
+    def update_drafted(self, drafted: UpdateDraft, result: Result | None = None) -> Result:
+        """Who would get a draft and why, how to translate and approve it; a request to each admin who may."""
         number = drafted.update["id"]
-        result = Result().say("update_drafted", number=number, count=drafted.count)
+        result = (result or Result()).say("update_drafted", number=number, count=drafted.count)
         for recipient in drafted.recipients:
             key = "update_gets_it" if recipient.included else "update_left_out"
             result.say(key, client=recipient.client, why=recipient.reason)
+        result.say("update_translate_hint", translate=CommandRef("translate", f"{number} de: ..."))
+        result.notices.extend(approval_requests(self.core, drafted))
         return result.say("update_approve_hint", approve=CommandRef("approve", str(number)))
+
+    def translate(self, actor: str, argument: str) -> Result:
+        """``3 de: Der Text``: the text of draft update 3 in German."""
+        head, colon, text = argument.partition(":")
+        words = head.split()
+        if not colon or len(words) != 2 or not words[0].lstrip("#").isdigit():
+            return Result().say("update_translate_usage",
+                                example=CommandRef("translate", "3 de: Unser neuer Audit ist da..."))  # fmt: skip
+        try:
+            drafted = add_translation(self.core, int(words[0].lstrip("#")), words[1], text, actor,
+                                      gap_days=self.core.settings.update_gap_days)  # fmt: skip
+        except UpdateError as err:
+            return Result([Say("update_refused", {"why": str(err)}, Tone.WARNING)])
+        update = drafted.update
+        return Result().say("update_translated", number=update["id"], language=words[1].lower(),
+                            languages=", ".join(sorted(update["translations"])), count=drafted.count)  # fmt: skip
 
     def approve(self, actor: str, argument: str) -> Result:
         """``3``: a second admin approves update 3; each recipient gets it at their next 09:00."""
@@ -403,6 +437,17 @@ class Commands:
             return Result().say("item_snoozed", client=record["client"], item=what, until=f"{until:%a %d %b %Y}")
         return Result().say(f"item_{state.value}", client=record["client"], item=what)
 
+    def save(self, actor: str, client: str) -> Result:
+        """Begin a save attempt with what the client said could change their mind (the exit note's form)."""
+        return self.save_departure(actor, self.departures.named(client))
+
+    def save_departure(self, actor: str, record: Departure) -> Result:
+        record = self.lifecycle.save_from_client(record, actor=actor)
+        result = Result().say("save_started_from_client", client=record["client"])
+        if self.departures.current_question(record) is None:
+            return result
+        return self.turns.ask(record, result)  # who owns it, and by when: asked like any open question
+
     def leaving(self, actor: str, client: str) -> Result:
         """The save attempt did not work: the client is still leaving."""
         record = self.lifecycle.save_outcome(self.departures.named(client), SaveOutcome.LEAVING, actor=actor)
@@ -448,6 +493,8 @@ class Commands:
                 return self.signed_departure(actor, record)
             if action is Action.CONTINUE:
                 return self.resume_departure(actor, record)
+            if action is Action.SAVE:
+                return self.save_departure(actor, record)
             if item is not None and action in ITEM_ACTIONS:
                 state = ITEM_ACTIONS[action]
                 today = self.departures.today()
@@ -543,6 +590,7 @@ SPECS: dict[str, Spec] = {
         Spec("paid", "<client>", Commands.paid),
         Spec("signed", "<client>", Commands.signed),
         Spec("leaving", "<client>", Commands.leaving),
+        Spec("save", "<client>", Commands.save),
         Spec("done", "<client> <item> [n/a]", Commands.done),
         Spec("snooze", "<client> <item> [until <date>]", Commands.snooze),
         Spec("forget", "<client>", Commands.forget),
@@ -551,6 +599,7 @@ SPECS: dict[str, Spec] = {
         Spec("touches", "<client>", Commands.touches),
         Spec("preview", "<client>", Commands.preview),
         Spec("update", "<topics>: <text>", Commands.update),
+        Spec("translate", "<update number> <language>: <text>", Commands.translate),
         Spec("approve", "<update number>", Commands.approve),
         Spec("advance", "45d | 2027-01-02 09:00", Commands.advance, console_only=True),
         Spec("clock", "", Commands.clock, console_only=True),

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 
 from bot.clock import iso, parse_iso
 from bot.departures import Change, Departures
-from bot.notify import Notice
+from bot.lifecycle import TRANSITIONS
+from bot.notify import Action, Notice
 from bot.playbook import am_or_channel
 from bot.privacy import Privacy
 from prompts import Script
@@ -215,17 +216,18 @@ def am_notice(departures: Departures, record: Departure, voice: ClientVoice, *, 
     words = departures.prompts.messages
     script = departures.prompts.script
     lines = [words.render("client_answered" if first else "client_answered_again", client=record["client"])]
+    actions: tuple[Action, ...] = ()
     reason = script.by_role("reason")
     if "reason" in voice and reason is not None:
         option = reason.option(voice["reason"])
         lines.append(words.render("client_said_reason", reason=option.label if option else voice["reason"]))
     if "change_mind" in voice:
         lines.append(words.render("client_said_change_mind", words=quoted(voice["change_mind"])))
-        fixable = script.by_role("fixable")
         if record["status"] is Status.SAVING:
             lines.append(words.render("client_said_saving"))
-        elif fixable is not None and record["status"] not in (Status.RETAINED, Status.WON_BACK):
-            lines.append(words.render("client_said_try_save", question=asked(fixable.text, record)))
+        elif Status.SAVING in TRANSITIONS[record["status"]]:
+            lines.append(words.render("client_said_try_save"))
+            actions = (Action.SAVE,)
     if "words" in voice:
         lines.append(words.render("client_said_words", words=quoted(voice["words"])))
     stay = voice.get("stay_in_touch")
@@ -249,7 +251,7 @@ def am_notice(departures: Departures, record: Departure, voice: ClientVoice, *, 
                                       recorded=_language_label(script, recorded)))  # fmt: skip
         else:
             lines.append(words.render("client_said_language", language=label))
-    return Notice(am_or_channel(record), "\n".join(lines), record=record)
+    return Notice(am_or_channel(record), "\n".join(lines), record=record, actions=actions)
 
 
 def asked(text: str, record: Departure) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 SUBCOMMANDS = frozenset(
     {"help", "list", "report", "status", "optout", "forget", "wonback", "retained", "departed",
      "edit", "resume", "start", "paid", "signed", "touches", "preview", "done", "snooze", "leaving", "update",
-     "approve", "clients"}
+     "approve", "clients", "save", "translate"}
 )  # fmt: skip
 
 

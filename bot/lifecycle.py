@@ -123,6 +123,39 @@ class Lifecycle:
         state.editing = editing if editing != question.id else None
         return departures.save_answers(record, state, [result], actor)
 
+    def save_from_client(self, record: Departure, *, actor: str) -> Departure:
+        """A save attempt begun from what the client said could change their mind (the exit note's form).
+
+        "Could it be fixed?" is answered yes and "What would it take?" with the client's words (unless the AM
+        answered it already), and the departure moves to saving; the save owner and deadline are then asked like
+        any question still open. A Refusal says why it cannot begin.
+        """
+        departures = self.departures
+        departures.access.require(record, actor)
+        words = record.get("client_voice", {}).get("change_mind")
+        if not words:
+            raise Refusal("save_no_client_words", client=record["client"])
+        if record["status"] is Status.SAVING:
+            raise Refusal("save_under_way", client=record["client"])
+        if Status.SAVING not in TRANSITIONS[record["status"]]:
+            raise Refusal("save_not_now", client=record["client"], status=record["status"].label)
+        state = departures.state(record)
+        at, context = departures.now(), departures.context()
+        interview, script = departures.interview, departures.prompts.script
+        outcomes = []
+        fixable = script.by_role("fixable")
+        if fixable is not None and interview.applies(fixable, state):
+            outcomes.append(interview.answer(state, fixable, "yes", context, actor=actor, at=at))
+        plan = script.by_role("save_plan")
+        if plan is not None and interview.applies(plan, state) and plan.id not in state.answers:
+            said = departures.prompts.messages.render("save_plan_from_client", words=words)
+            cut = said if len(said) <= plan.max_length else said[: plan.max_length - 1] + "…"
+            outcomes.append(interview.answer(state, plan, cut, context, actor=actor, at=at))
+        record.pop("save_outcome", None)  # a new save attempt, with an outcome of its own to come
+        departures.move(record, Status.SAVING, actor, at, note="from what the client said")
+        record["status_by_hand"] = True  # later answers no longer move it
+        return departures.save_answers(record, state, outcomes, actor)
+
     def lapse_save(self, record: Departure, *, actor: str = "sendoff") -> Departure:
         """No answer 5 working days after the save deadline: the client is recorded as leaving."""
         if record["status"] is not Status.SAVING or record.get("save_outcome") is not None:

@@ -35,6 +35,8 @@ class Action(StrEnum):
     DONE = "done"
     SNOOZE = "snooze"  # a week, or until a date
     NOT_APPLICABLE = "not_applicable"
+    SAVE = "save"  # begin a save attempt with what the client said could change their mind
+    APPROVE = "approve"  # approve an update to former clients (its target is the update)
 
 
 # What settles an open item from its nudge, beside the item's own actions (Mark paid, Retained...).
@@ -60,6 +62,7 @@ class Notice:
     record: Departure | None = None
     actions: tuple[Action, ...] = ()
     draft: Message | None = None
+    update: int | None = None  # the update to former clients it asks about (bot/updates.py)
 
     @property
     def item(self) -> Item | None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from bot.app import Core
 from bot.clock import iso
+from bot.notify import Action, Notice
 from bot.playbook import new_touch
 from prompts import EMAIL_LANGUAGE
 from storage.records import (
@@ -62,8 +63,19 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 FOLDER = "updates"
 
 
+# The fields of an update, as UpdateError names them (a form shows the message beside that field).
+TEXT_FIELD = "text"
+TOPICS_FIELD = "topics"
+TRANSLATION_FIELD = "translation_"  # + the language
+
+
 class UpdateError(ValueError):
-    """What a person asked for cannot be done; the message says why, in words for them."""
+    """What a person asked for cannot be done; the message says why, in words for them, and ``field`` which of
+    the update's fields is at fault ("" when none is)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -109,18 +121,8 @@ def draft_update(core: Core, author: str, text: str, topics: str | Sequence[str]
     body = _text(core, text)
     words = topic_words(topics if isinstance(topics, str) else " ".join(topics))
     if not 1 <= len(words) <= MAX_TOPICS:
-        raise UpdateError(say("update_needs_topics", most=MAX_TOPICS))
-    translated: dict[str, str] = {}
-    for raw_language, raw_text in (translations or {}).items():
-        language = raw_language.strip().lower()
-        if not LANGUAGE_CODE.match(language):
-            raise UpdateError(say("update_bad_language", language=raw_language))
-        clean = (raw_text or "").strip()
-        if not clean:
-            raise UpdateError(say("update_translation_empty", language=language))
-        if len(clean) > MAX_TEXT:
-            raise UpdateError(say("update_translation_too_long", language=language, length=len(clean), most=MAX_TEXT))
-        translated[language] = clean
+        raise UpdateError(say("update_needs_topics", most=MAX_TOPICS), TOPICS_FIELD)
+    translated = dict(_translation(core, language, text) for language, text in (translations or {}).items())
     translated.pop(EMAIL_LANGUAGE, None)  # the text itself is the English one
     folder = _folder(core)
     update: Update = {
@@ -134,6 +136,44 @@ def draft_update(core: Core, author: str, text: str, topics: str | Sequence[str]
     }
     _write(folder, update)
     return UpdateDraft(update, audience(core, update, gap_days=gap_days))
+
+
+def add_translation(core: Core, update_id: int, language: str, text: str, actor: str, *,
+                    gap_days: int = GAP_DAYS) -> UpdateDraft:  # fmt: skip
+    """Add (or replace) the text of a draft in one language: its author or an admin may, until it is approved."""
+    say = core.prompts.messages.render
+    stored = get_update(core, update_id)
+    if stored["status"] is UpdateStatus.APPROVED:
+        raise UpdateError(say("update_already_approved", id=stored["id"], person=stored.get("approved_by", "")))
+    if actor != stored["author"] and actor not in core.settings.admins:
+        raise UpdateError(say("update_translate_not_allowed", id=stored["id"]))
+    code, clean = _translation(core, language, text)
+    if code == EMAIL_LANGUAGE:
+        raise UpdateError(say("update_translation_english", id=stored["id"]), TEXT_FIELD)
+    stored["translations"][code] = clean
+    _write(_folder(core), stored)
+    return UpdateDraft(stored, audience(core, stored, gap_days=gap_days))
+
+
+def translation_languages(core: Core) -> list[tuple[str, str]]:
+    """The languages an update can be translated into (those a client may choose, English aside), with labels."""
+    question = core.prompts.script.by_role("language")
+    options = [(o.id, o.label) for o in question.options] if question is not None and question.options else []
+    return [(code, label) for code, label in options if code != EMAIL_LANGUAGE and LANGUAGE_CODE.match(code)]
+
+
+def approvers(core: Core, update: Update) -> list[str]:
+    """Who may approve ``update``: every admin but its author."""
+    return sorted(a for a in core.settings.admins if a != update["author"])
+
+
+def approval_requests(core: Core, drafted: UpdateDraft) -> list[Notice]:
+    """A notice to each admin who may approve the draft: who wrote it, its topics, how many would get it, its text."""
+    update = drafted.update
+    text = core.prompts.messages.render(
+        "update_approval_asked", number=update["id"], author=update["author"], topics=", ".join(update["topics"]),
+        count=drafted.count, languages=", ".join(sorted(update["translations"])) or "-", text=update["text"])
+    return [Notice(admin, text, actions=(Action.APPROVE,), update=update["id"]) for admin in approvers(core, update)]
 
 
 def audience(core: Core, update: Update, *, gap_days: int = GAP_DAYS) -> list[Recipient]:
@@ -255,10 +295,26 @@ def _text(core: Core, text: str) -> str:
     say = core.prompts.messages.render
     clean = (text or "").strip()
     if not clean:
-        raise UpdateError(say("update_needs_text", most=MAX_TEXT))
+        raise UpdateError(say("update_needs_text", most=MAX_TEXT), TEXT_FIELD)
     if len(clean) > MAX_TEXT:
-        raise UpdateError(say("update_too_long", length=len(clean), most=MAX_TEXT))
+        raise UpdateError(say("update_too_long", length=len(clean), most=MAX_TEXT), TEXT_FIELD)
     return clean
+
+
+def _translation(core: Core, raw_language: str, raw_text: str | None) -> tuple[str, str]:
+    """A translation checked: its ISO 639-1 code, and its text trimmed and bounded."""
+    say = core.prompts.messages.render
+    language = raw_language.strip().lower()
+    if not LANGUAGE_CODE.match(language):
+        raise UpdateError(say("update_bad_language", language=raw_language))
+    clean = (raw_text or "").strip()
+    field = TRANSLATION_FIELD + language
+    if not clean:
+        raise UpdateError(say("update_translation_empty", language=language), field)
+    if len(clean) > MAX_TEXT:
+        raise UpdateError(say("update_translation_too_long", language=language, length=len(clean), most=MAX_TEXT),
+                          field)  # fmt: skip
+    return language, clean
 
 
 def _folder(core: Core) -> Path:

@@ -71,6 +71,7 @@ CONSOLE_ACTIONS: dict[Action, str] = {
     Action.PAID: "paid",
     Action.SIGNED: "signed",
     Action.CONTINUE: "resume",
+    Action.SAVE: "save",
 }
 # Actions on an open item, as commands: what follows the client's name and the item's word.
 ITEM_COMMANDS: dict[Action, tuple[str, str]] = {

@@ -30,7 +30,7 @@ DEFAULTS = Path(__file__).parent
 KINDS = frozenset({"choice", "multi_choice", "text", "yes_no", "date", "money", "email", "country", "number"})
 ROLES = frozenset(
     {
-        "confirmed", "reason", "revenue", "fixable", "save_owner", "save_deadline",
+        "confirmed", "reason", "revenue", "fixable", "save_plan", "save_owner", "save_deadline",
         "final_payment", "final_payment_due", "data_return", "support_end",
         "agreement_signed", "consent", "contact_name", "contact_email", "country",
         "timezone", "greetings", "topics", "workload", "language", "salutation",

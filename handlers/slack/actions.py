@@ -159,6 +159,21 @@ async def on_home_status(ack: AsyncAck, action: dict[str, Any], body: dict[str, 
     await talk.publish_home(user)
 
 
+async def on_update_approve(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], talk: Conversation,
+                            respond: AsyncRespond) -> None:  # fmt: skip
+    """An admin's Approve on a request to approve an update: the request then says who approved it; a refusal
+    (its author, no admin, approved already) is told to them and the button stays."""
+    await ack()
+    user = _user(body)
+    result = talk.commands.approve(user, action.get("value") or "")
+    if result.warned:
+        await talk.show(user, result)
+        return
+    done = talk.words.message(result.parts).text
+    text = body.get("message", {}).get("text") or done
+    await respond(text=text, blocks=kit.settled_blocks(kit.escape(text), done), replace_original=True)
+
+
 ROUTES: dict[str, Handler] = {
     kit.CHOOSE_SELECT: on_choose,
     kit.CHOOSE_DATE: on_choose,
@@ -177,4 +192,5 @@ ROUTES: dict[str, Handler] = {
     kit.HOME_EDIT: on_home_edit,
     kit.HOME_RETAINED: on_home_status,
     kit.HOME_DEPARTED: on_home_status,
+    kit.UPDATE_APPROVE: on_update_approve,
 }

@@ -74,6 +74,7 @@ NUDGE_LABELS = {
     "signed": ("Signed", "primary"),
     "draft": ("Draft email", None),
     "continue": ("Continue", "primary"),
+    "save": ("Start a save attempt", "primary"),
     "done": ("Done", "primary"),
     "snooze": ("Snooze a week", None),
     "not_applicable": ("No longer applies", None),
@@ -85,6 +86,9 @@ EMAIL_LABELS = {"send": ("Send", "primary"), "edit": ("Edit", None), "skip": ("S
 # view callback ids
 START_VIEW, FORM_VIEW, EDIT_VIEW = "start_departure", "stage_form", "edit_answer"
 EMAIL_VIEW = "edit_email"
+UPDATE_VIEW = "write_update"
+# the Approve button on an admin's request to approve an update (value: the update's number)
+UPDATE_APPROVE = "update_approve"
 # the single input element in each modal block
 VALUE = "value"
 # the shortcut declared in manifest.yml
@@ -235,12 +239,16 @@ class Draft:
 
 
 def nudge_blocks(text: str, actions: Sequence[str], departure_id: int | None, touch_id: int | None,
-                 draft: Draft | None = None, item: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """A nudge (``text``: escaped mrkdwn) with its buttons; a draft email is shown in full before Send/Edit/Skip."""
+                 draft: Draft | None = None, item: str | None = None,
+                 update_id: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """A nudge (``text``: escaped mrkdwn) with its buttons; a draft email is shown in full before Send/Edit/Skip;
+    a request to approve an update (``update_id``) gets its Approve button."""
     blocks: list[Block] = [section(text)]
     if draft is not None:
         blocks.append(context(f"To: {escape(draft.to)}  ·  Subject: *{escape(draft.subject)}*"))
         blocks += code_sections(draft.text)
+    if update_id is not None and "approve" in actions:
+        blocks.append(ActionsBlock(elements=[button("Approve", UPDATE_APPROVE, str(update_id), "primary")]))
     buttons = _nudge_buttons(actions, departure_id, touch_id, item)
     if buttons is not None:
         blocks.append(buttons)
@@ -283,6 +291,25 @@ def always_asked_blocks(shown: Sequence[dict[str, Any]], client: str, touch_id: 
 def settled_blocks(text: str, outcome: str) -> list[dict[str, Any]]:
     """A nudge once acted on: its text, and what was done (escaped mrkdwn) instead of the buttons."""
     return dump([section(text), context(f":white_check_mark: {outcome}")])
+
+
+def update_view(languages: Sequence[tuple[str, str]], **meta: object) -> dict[str, Any]:
+    """Write an update to former clients: its topics, its English text, and a text per other language (optional)."""
+    blocks: list[Block] = [
+        InputBlock(block_id="topics", label=plain("Topics", INPUT_LABEL),
+                   hint=plain("Words such as SEO, pricing: it goes to former clients who asked to hear about one.",
+                              INPUT_LABEL),
+                   element=PlainTextInputElement(action_id=VALUE, max_length=300)),
+        InputBlock(block_id="text", label=plain("Update (English)", INPUT_LABEL),
+                   hint=plain("Clients whose language has no translation below get this text.", INPUT_LABEL),
+                   element=PlainTextInputElement(action_id=VALUE, multiline=True, max_length=INPUT_MAX)),
+    ]  # fmt: skip
+    for code, label in languages:
+        blocks.append(InputBlock(block_id=f"translation_{code}", label=plain(f"{label}: translation", INPUT_LABEL),
+                                 optional=True,
+                                 element=PlainTextInputElement(action_id=VALUE, multiline=True,
+                                                               max_length=INPUT_MAX)))  # fmt: skip
+    return modal(UPDATE_VIEW, "Write an update", "See who gets it", blocks, **meta)
 
 
 def email_edit_view(touch_id: int, draft: Draft, **meta: object) -> dict[str, Any]:

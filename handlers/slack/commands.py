@@ -13,6 +13,7 @@ from bot.command_words import Command, parse_departure
 from bot.interview_turns import refused_answer
 from bot.replies import Refusal, Result
 from bot.reports import chart_title
+from bot.updates import translation_languages as update_languages
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation, slack_text
 from handlers.slack.uploads import drawn, upload
@@ -41,7 +42,14 @@ async def on_departure(ack: AsyncAck, respond: AsyncRespond, command: dict[str, 
     if parsed.name == "report":
         await on_report(ack, respond, user, parsed, talk)
         return
+    if parsed.name == "update" and not parsed.argument.strip():
+        # the modal: topics, the text and its translations, each checked beside its field
+        await ack()
+        view = kit.update_view(update_languages(talk.core))
+        await talk.out.call("views.open", trigger_id=command["trigger_id"], view=view)
+        return
     result = talk.commands.run(user, parsed)
+    await talk.tell_all(result.notices)  # an update's request to each admin who may approve it
     if result.files:
         reply = talk.reply(result)
         await ack(text=reply.text, blocks=reply.blocks)

@@ -10,6 +10,7 @@ line, or a message to the person concerned.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -18,6 +19,7 @@ from bot.answers import AnswerError
 from bot.app import Core
 from bot.chat_commands import Commands, Transport
 from bot.interview_turns import Turns
+from bot.notify import Notice
 from bot.replies import Asked, Closed, Closing, Refusal, Result
 from bot.reports import build_report, render_report_text
 from handlers.slack import blocks as kit
@@ -109,6 +111,11 @@ class Conversation:
         return self.words.message(result.parts)
 
     # -- starting ------------------------------------------------------------------------
+    async def tell_all(self, notices: Sequence[Notice]) -> None:
+        """Notices for other people (an admin asked to approve an update), each as the dispatcher's notices go."""
+        for notice in notices:
+            await self.core.dispatcher.courier.tell(notice)
+
     async def started(self, user: str, result: Result) -> None:
         """A departure started in Slack: the interview in the DM, and the AM's email for Reply-To."""
         await self.show(user, result)

@@ -70,7 +70,8 @@ class SlackNotices:
         record, touch = notice.record, notice.touch
         draft = draft_of(notice.draft) if notice.draft is not None else None
         blocks = kit.nudge_blocks(text, notice.offered, record["id"] if record else None,
-                                  touch["id"] if touch and "id" in touch else None, draft, notice.item)  # fmt: skip
+                                  touch["id"] if touch and "id" in touch else None, draft, notice.item,
+                                  notice.update)  # fmt: skip
         if notice.recipient == CHANNEL:
             channel = self.settings.channel
             if not channel:

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.answers import AnswerError, parse_client_name
 from bot.departures import FormError
 from bot.replies import Refusal, Result, Say
+from bot.updates import TEXT_FIELD, TOPICS_FIELD, TRANSLATION_FIELD, UpdateError
 from handlers.slack import blocks as kit
 from handlers.slack.conversation import Conversation
 from storage.records import Source
@@ -26,6 +27,7 @@ def register(app: AsyncApp) -> None:
     app.view(kit.START_VIEW)(on_start_submitted)
     app.view(kit.FORM_VIEW)(on_form_submitted)
     app.view(kit.EDIT_VIEW)(on_edit_submitted)
+    app.view(kit.UPDATE_VIEW)(on_update_submitted)
 
 
 def field_values(view: dict[str, Any]) -> dict[str, str | None]:
@@ -108,3 +110,24 @@ async def on_edit_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str,
     await ack()
     await talk.show(user, result)
 
+
+
+async def on_update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                              context: AsyncBoltContext) -> None:  # fmt: skip
+    """An update written in the modal: refused beside the field at fault, else drafted; the author hears who would
+    get it, and each other admin is asked to approve it."""
+    talk: Conversation = context["talk"]
+    user = body["user"]["id"]
+    values = field_values(view)
+    translations = {block.removeprefix(TRANSLATION_FIELD): text for block, text in values.items()
+                    if block.startswith(TRANSLATION_FIELD) and text and text.strip()}  # fmt: skip
+    try:
+        drafted = talk.commands.draft_update(user, values.get(TEXT_FIELD) or "", values.get(TOPICS_FIELD) or "",
+                                             translations)  # fmt: skip
+    except UpdateError as err:
+        await ack(response_action="errors", errors={err.field or TEXT_FIELD: kit.clip(str(err), 150)})
+        return
+    await ack()
+    result = talk.commands.update_drafted(drafted)
+    await talk.show(user, result)
+    await talk.tell_all(result.notices)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.chat_commands import Commands, Transport
 from bot.client_voice import (
     EMPTY,
     LIMITS,
@@ -25,7 +26,9 @@ from bot.client_voice import (
     read_form,
     record_client_voice,
 )
+from bot.notify import Action
 from bot.privacy import Privacy
+from bot.replies import Asked, Say
 from handlers.form_page import TEMPLATE, load_form_words, wanted_languages
 from prompts import PromptError
 from storage.records import CHANNEL, AuditEvent, Channel, Source, Status, TouchStatus
@@ -168,11 +171,12 @@ async def test_the_am_hears_at_once_what_the_client_said(core, interview, notifi
 
     [notice] = notifier.notices
     assert notice.recipient == "ann" and notice.record is not None and notice.record["id"] == record["id"]
+    assert notice.offered == (Action.SAVE,)
     assert notice.text.splitlines() == [
         "Acme Corp answered the form of your personal note. In their own words:",
         "Main reason: Moved to a competitor",
         'They said this could change their mind: "Half the price for a year"',
-        'To try to keep them, start a save attempt: answer "Could this be fixed?" with yes or maybe.',
+        "To try to keep them, start a save attempt with their words.",
         'Why they leave: "BigCo is cheaper"',
         'They would like to stay in touch, about: "SEO news"',
         "Preferred language: German (Deutsch) (your interview has their emails in English: change it there to "
@@ -295,3 +299,32 @@ def test_a_clients_own_yes_plans_the_check_ins_the_am_had_not(core, clock):
     assert check_ins() == []
     record_client_voice(departures, departures.get(record["id"]), SAID, clock.now())
     assert "1:check_in:+90d" in check_ins()  # their own yes: they hear from us
+
+
+def test_the_am_begins_a_save_attempt_with_the_clients_words(core, interview):
+    record = interview(core.departures)
+    assert record["status"] is Status.LEAVING  # the AM answered "Could it be fixed?" with no
+    record_client_voice(core.departures, record, SAID, core.clock.now())
+
+    result = Commands(core, Transport.SLACK).act_on("ann", record["id"], Action.SAVE)
+
+    stored = core.departures.get(record["id"])
+    assert stored["status"] is Status.SAVING and "save_outcome" not in stored
+    assert core.departures.answer_value(stored, "fixable") == "yes"
+    assert stored["interview"]["answers"]["save_plan"]["value"] == "The client said: Half the price for a year"
+    assert Say("save_started_from_client", {"client": "Acme Corp"}) in result.parts
+    assert isinstance(result.asked, Asked) and result.asked.text == "Who owns the save attempt?"  # then its deadline
+    moved = [h for h in stored["history"] if h["event"] == AuditEvent.STATUS][-1]
+    assert (moved["from"], moved["to"], moved["note"]) == (Status.LEAVING, Status.SAVING, "from what the client said")
+
+
+def test_a_save_attempt_from_the_clients_words_is_refused_when_it_cannot_begin(core, interview, interview_with):
+    commands = Commands(core, Transport.CONSOLE)
+    quiet = interview(core.departures)
+    refused = commands.act_on("ann", quiet["id"], Action.SAVE)  # the client said nothing that could change it
+    assert refused.warned and refused.parts[0].key == "save_no_client_words"
+    saving = interview_with(core.departures, "Beta GmbH", fixable="1")
+    record_client_voice(core.departures, saving, SAID, core.clock.now())
+    assert commands.act_on("ann", saving["id"], Action.SAVE).parts[0].key == "save_under_way"
+    other = commands.act_on("bob", quiet["id"], Action.SAVE)  # not their client
+    assert other.warned and core.departures.get(quiet["id"])["status"] is Status.LEAVING
