@@ -21,6 +21,8 @@ import pytest
 from bot.client_links import client_token, form_link
 from bot.client_voice import MAX_SUBMISSIONS
 from bot.privacy import Privacy
+from handlers.slack import blocks as kit
+from storage.records import Status
 from tests.scenario.conftest import SlackWorld, start_world
 
 pytest_plugins = ["tests.touch_data"]
@@ -140,6 +142,28 @@ async def test_a_client_answers_on_a_phone_and_changes_it_on_a_desktop(browser, 
     await world.settle()
     assert "Acme Corp changed their answers" in told_am(world)[-1]
     assert "Main reason: Project finished" in told_am(world)[-1]
+
+    # the AM starts a save attempt from the notice's button: the client's words are its plan, the owner is asked
+    notice = [m for m in world.fake.messages_to(AM_DM) if "answered the form" in m.get("text", "")][0]
+    await world.slack.press_in("U0ANN", notice, kit.NUDGE_PREFIX + "save")
+    record = world.departures.get(1)
+    assert record["status"] is Status.SAVING
+    assert record["interview"]["answers"]["save_plan"]["value"] == "The client said: A price we can plan with."
+    assert world.slack.waiting_question_id() == "save_owner"
+
+    # a forged link, and the real one once 30 days have passed since it was sent: their own pages, changing nothing
+    forged = link[:-1] + ("A" if link[-1] != "A" else "B")
+    clock.advance(timedelta(days=29))
+    for width in (375, 1280):
+        page = await browser.new_page(viewport={"width": width, "height": 800})
+        await page.goto(forged)
+        assert await page.inner_text("h1") == "This link does not work"
+        await check_page(page, "forged", tmp_path)
+        await page.goto(link)
+        assert await page.inner_text("h1") == "This link has expired"
+        await check_page(page, "expired", tmp_path)
+        await page.close()
+    assert world.departures.get(1)["client_voice"] == voice
 
 
 async def test_the_page_speaks_the_departures_language_and_a_get_changes_nothing(world, interview_with):

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -99,7 +100,7 @@ async def test_an_update_written_in_the_modal_and_approved_reaches_exactly_who_a
                                                      "translation_de": typed(GERMAN)})  # fmt: skip
     assert reply.status == 200 and not reply.text.strip()  # accepted: the modal closes
     told = "\n".join(world.fake.texts_to("DU0ANN"))
-    assert "Update 1 is drafted: 2 former clients would get it" in told
+    assert "Update 1 is drafted. Former clients who would get it, each at 09:00 their time once approved: 2." in told
     assert "not Pricing Ltd: asked to hear about other topics (pricing)" in told
 
     [request] = [m for m in world.fake.messages_to("DU0BOSS") if "waits for a second admin" in m["text"]]
@@ -149,8 +150,40 @@ async def test_a_translation_can_follow_in_chat_before_approval(world, interview
     former_clients(world, interview_with)
     await world.slack.command(f"update SEO: {ENGLISH}")
     reply = await world.slack.command(f"translate 1 de: {GERMAN}")
-    assert "Update 1 now has its de text (de); 2 former clients would get it." in json.dumps(reply.json())
+    said = json.dumps(reply.json())
+    assert "Update 1 now has its de text (translations: de). Former clients who would get it: 2." in said
     stored = json.loads((world.core.settings.data_dir / "updates" / "1.json").read_text(encoding="utf-8"))
     assert stored["translations"] == {"de": GERMAN}
     refused = await world.slack.command("translate 1 en: Our report")
     assert "written in English" in json.dumps(refused.json())
+
+
+async def test_the_whole_flow_note_form_and_update_over_smtp_and_http(world, clock, inbox, interview_with):
+    """The AM's note goes over SMTP; the client answers the form from its link over HTTP, asking for SEO news
+    (the AM had heard "pricing"); the AM hears it in Slack; an SEO update then reaches them by their own wish."""
+    box, _ = inbox
+    interview_with(world.departures, "Pricing Ltd", am="U0ANN", topics="pricing", contact_email="sam@pricing.example")
+    await world.core.dispatcher.run_due()
+    [draft] = [m for m in world.fake.messages_to("DU0ANN") if "personal note" in m.get("text", "")]
+    await world.slack.press_in("U0ANN", draft, f"{kit.EMAIL_PREFIX}send")
+    clock.set(THURSDAY_NINE)
+    await world.core.dispatcher.run_due()
+    [(to, note)] = box.received
+    assert to == ["sam@pricing.example"]
+    [link] = re.findall(r"https://sendoff\.example\.com(/form/\S+)", plain_text(note))
+
+    form = {"reason": "price", "words": "Too dear for us now", "stay_in_touch": "yes", "topics": "SEO audits",
+            "language": "en"}  # fmt: skip
+    async with world.session.post(world.url + link, data=form) as response:
+        assert response.status == 200 and "Thank you" in await response.text()
+    await world.settle()
+    assert any("Pricing Ltd answered the form" in t for t in world.fake.texts_to("DU0ANN"))
+
+    await world.slack.command(f"update SEO: {ENGLISH}")
+    [request] = [m for m in world.fake.messages_to("DU0BOSS") if "waits for a second admin" in m["text"]]
+    assert "Former clients who would get it, each at 09:00 their time: 1." in request["text"]
+    await world.slack.press_in("U0BOSS", request, kit.UPDATE_APPROVE)
+    clock.set(THURSDAY_NINE + timedelta(days=1))  # Friday 09:00 in Berlin: the next morning at nine
+    await world.core.dispatcher.run_due()
+    [(to, update)] = box.received[1:]
+    assert to == ["sam@pricing.example"] and ENGLISH in plain_text(update)
