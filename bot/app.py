@@ -46,7 +46,7 @@ def build_core(settings: Settings, notifier: Notifier, *, clock: Clock | None = 
     """
     prompts = load_prompts(settings.prompts_dir)
     clock = clock or SystemClock()
-    store = store if store is not None else open_store(settings.db_path)
+    store = store if store is not None else open_store(settings.db_url or settings.db_path)
     departures = Departures(
         store, prompts, clock, timezone=settings.timezone, currency=settings.currency, admins=settings.admins
     )

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from storage import database_url, mask_url
+
 SLACK_APPS = "https://api.slack.com/apps"
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(Exception):
@@ -30,7 +33,11 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
+    # The TinyDB file; with PostgreSQL (``db_url``) where it would be, in the data folder (SENDOFF_DATA_DIR),
+    # so that the files kept beside the data (the console's clock, the outbox, previews, updates) stay local.
     db_path: Path = Path("data/sendoff.json")
+    # SENDOFF_DB=postgresql://...: the database, as a postgresql+asyncpg:// URL (it may hold a password).
+    db_url: str | None = field(default=None, repr=False)
     prompts_dir: Path | None = None
     timezone: str = "UTC"
     currency: str = "EUR"
@@ -51,6 +58,7 @@ class Settings:
     public_url: str | None = None
     stay_in_touch_years: int = 3
     update_gap_days: int = 30  # SENDOFF_UPDATE_GAP_DAYS: no client gets two updates closer than this
+    log_format: str = "text"  # SENDOFF_LOG_FORMAT: "json" for one JSON object per line, for a log collector
     webhook_secret: str | None = field(default=None, repr=False)
     port: int = 3000
     console_user: str = "you"
@@ -62,6 +70,11 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return self.db_path.parent
+
+    @property
+    def db_shown(self) -> str:
+        """Where the data is, for messages: the file, or the database URL with its password masked."""
+        return mask_url(self.db_url) if self.db_url is not None else str(self.db_path)
 
     @property
     def outbox_dir(self) -> Path:
@@ -110,6 +123,28 @@ def is_plain_name(text: str) -> bool:
 
 def is_email_address(text: str) -> bool:
     return re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", text) is not None
+
+
+def _database(env: Mapping[str, str], problems: list[str]) -> tuple[Path, str | None]:
+    """SENDOFF_DB: a file path (TinyDB), or a PostgreSQL URL; then SENDOFF_DATA_DIR holds the local files.
+
+    A problem never repeats the URL: it may hold a password.
+    """
+    raw = env.get("SENDOFF_DB", "data/sendoff.json")
+    folder = env.get("SENDOFF_DATA_DIR")
+    try:
+        url = database_url(raw)
+    except ValueError as err:
+        problems.append(f"SENDOFF_DB: {err}.")
+        return Path("data/sendoff.json"), None
+    if url is not None:
+        return Path(folder or "data") / "sendoff.json", url
+    path = Path(raw)
+    if folder is not None and Path(folder) != path.parent:
+        problems.append(f"SENDOFF_DATA_DIR={folder!r} is for SENDOFF_DB=postgresql://...: with a file, the "
+                        f"local files sit beside it, in {str(path.parent)!r}. Remove SENDOFF_DATA_DIR, "
+                        f"or move the file.")  # fmt: skip
+    return path, None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
@@ -203,6 +238,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     stay_years = whole_number("SENDOFF_STAY_IN_TOUCH_YEARS", 3, 50, "years",
                               "how long greetings go on after a departure ends.")  # fmt: skip
 
+    log_format = env.get("SENDOFF_LOG_FORMAT", "text").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        problems.append(f"SENDOFF_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}.")
+        log_format = "text"
+
     named: dict[str, str | None] = {}
     for name in ("SENDOFF_COMPANY", "SENDOFF_AM_NAME"):
         value = env.get(name)
@@ -219,12 +259,14 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         problems.append(f"SENDOFF_LOGO_URL={logo_url!r} must be an https:// address of an image.")
         logo_url = None
 
+    db_path, db_url = _database(env, problems)
     smtp_port = port_of("SMTP_PORT", None)
     port = port_of("PORT", 3000, any_free=True)
     if problems:
         raise SettingsError(problems)
     return Settings(
-        db_path=Path(env.get("SENDOFF_DB", "data/sendoff.json")),
+        db_path=db_path,
+        db_url=db_url,
         prompts_dir=Path(prompts_dir) if prompts_dir else None,
         timezone=timezone,
         currency=currency,
@@ -245,6 +287,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         public_url=public_url,
         stay_in_touch_years=stay_years,
         update_gap_days=gap_days,
+        log_format=log_format,
         webhook_secret=env.get("WEBHOOK_SECRET"),
         port=3000 if port is None else port,
         console_user=_login_name(),

@@ -1,8 +1,9 @@
 """``sendoff report``: the lessons of a period as text, CSV or JSON, with a chart if asked; works while the bot runs.
 
-The data is opened read-only (storage.tinydb_store.ReadOnlyTinyDBStore): no
+A TinyDB file is opened read-only (storage.tinydb_store.ReadOnlyTinyDBStore): no
 lock, nothing written, so the report may run beside ``sendoff run`` or
 ``sendoff console``; it then says that the figures are as of their last write.
+PostgreSQL is read like any other client of the database.
 The figures are bot.reports's, the same as /report's and the digest's.
 """
 
@@ -29,6 +30,7 @@ from bot.reports import (
 )
 from bot.settings import Settings
 from prompts import Messages, load_prompts
+from storage import Store, open_store
 from storage.tinydb_store import ReadOnlyTinyDBStore
 
 
@@ -69,7 +71,8 @@ def _period(args: argparse.Namespace, today: date, messages: Messages) -> Period
 
 def run_report(settings: Settings, args: argparse.Namespace) -> int:
     prompts = load_prompts(settings.prompts_dir)
-    store = ReadOnlyTinyDBStore(settings.db_path)
+    # PostgreSQL serves readers beside writers by itself; a TinyDB file is read without its lock.
+    store: Store = open_store(settings.db_url) if settings.db_url else ReadOnlyTinyDBStore(settings.db_path)
     try:
         departures = Departures(store, prompts, data_clock(settings.db_path), timezone=settings.timezone,
                                 currency=settings.currency, admins=settings.admins)  # fmt: skip
@@ -79,7 +82,7 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
             print(f"sendoff report: {err}", file=sys.stderr)
             return 2
         report = build_report(departures, period)
-        if store.in_use and store.as_of is not None:
+        if isinstance(store, ReadOnlyTinyDBStore) and store.in_use and store.as_of is not None:
             when = f"{store.as_of.astimezone(departures.zone):%Y-%m-%d %H:%M:%S} {departures.zone.key}"
             print(prompts.messages.render("report_as_of", path=settings.db_path, when=when), file=sys.stderr)
         fmt = ReportFormat(args.format)

@@ -10,10 +10,12 @@ fields it indexes (see ``INDEXED``); bot/ owns the meaning of every field.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, TypedDict, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from storage.records import (
     Departure,
@@ -82,6 +84,64 @@ def team_size_from(raw: dict[str, Any]) -> TeamSize:
         if not isinstance(raw[name], str):
             raise TypeError(f"a team size's {name} must be text, not {raw[name]!r}")
     return raw  # type: ignore[return-value]  # checked field by field above
+
+
+# -- where the data is (SENDOFF_DB): a file path, or a PostgreSQL URL ----------------------------
+# What a user may write; every one means asyncpg underneath, the one driver sendoff ships.
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+ASYNC_SCHEME = "postgresql+asyncpg"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+MASK = "***"
+
+
+def database_url(location: str) -> str | None:
+    """The SQLAlchemy URL (``postgresql+asyncpg://``) that ``location`` names, or None when it is a file path.
+
+    ValueError for any other ``scheme://`` or a URL that cannot be read; its message never holds the
+    password (nor the rest of the URL), so that it can be shown as it is.
+    """
+    found = _SCHEME.match(location)
+    if found is None:
+        return None
+    scheme = found.group(1).lower()
+    accepted = ", ".join(f"{s}://" for s in POSTGRES_SCHEMES)
+    if scheme not in POSTGRES_SCHEMES:
+        raise ValueError(f"{scheme}:// is not a database sendoff can use: give a file path for the embedded "
+                         f"TinyDB store (such as data/sendoff.json) or a PostgreSQL URL ({accepted}...)")  # fmt: skip
+    rest = location[found.end() :]
+    how = f"write it as {scheme}://user:password@host:5432/database"
+    if rest.split("/", 1)[0].count("@") > 1:
+        # Drivers would read part of the password as the host, and name it in their errors.
+        raise ValueError(f"the {scheme}:// URL has more than one @ before its host: {how}, an @ in the password "
+                         f"written as %40")  # fmt: skip
+    try:
+        parts = urlsplit(f"{ASYNC_SCHEME}://{rest}")
+        parts.port  # noqa: B018 - read for its check: a port that is not a number raises
+    except ValueError:
+        raise ValueError(f"the {scheme}:// URL cannot be read: {how} (a password with @, : or / in it "
+                         f"percent-encoded, such as %40 for @)") from None  # fmt: skip
+    if not parts.hostname and "host" not in dict(parse_qsl(parts.query)):
+        raise ValueError(f"the {scheme}:// URL names no host: {how}")
+    return f"{ASYNC_SCHEME}://{rest}"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (in the user part or as ``?password=``) replaced by ``***``, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return f"{url.split('://', 1)[0]}://{MASK}"  # unreadable: show nothing that might be a secret
+    netloc = parts.netloc
+    if password is not None:
+        user = netloc.rpartition("@")[0].partition(":")[0]  # as written (percent-encoded)
+        netloc = f"{user}:{MASK}@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() == "password" for k, _ in pairs):
+        query = urlencode([(k, MASK if k.lower() == "password" else v) for k, v in pairs], safe="*")
+    # Written out: urlunsplit drops the // of a URL without a host (postgresql:///db?host=/run/postgresql).
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 class StoreError(Exception):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from bot.clock import ManualClock
 from bot.settings import Settings
 from prompts import Prompts, load_prompts
 from tests.fakes.notifier import RecordingNotifier
+from tests.pg_server import PgServer, find_binaries
 
 # A Wednesday, well inside a normal week in Europe/Berlin.
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -42,3 +44,38 @@ def core(settings: Settings, notifier: RecordingNotifier, clock: ManualClock) ->
     built = build_core(settings, notifier, clock=clock)
     yield built
     built.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A throw-away PostgreSQL cluster for the session, stopped at its end. Without the server binaries the
+    test skips, except under CI, where it must run (.ci/run installs Debian's postgresql package)."""
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL's server binaries are missing: .ci/run installs Debian's postgresql package")
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin: "
+                    "apt-get install postgresql")  # fmt: skip
+    server = PgServer(binaries).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """The URL (postgresql://, with its password) of a database of this test's own, at the newest schema."""
+    from storage.postgres_store import migrate
+
+    name = pg_server.database(like=pg_server.template("sendoff_migrated", migrate))
+    yield pg_server.url(name)
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def pg_empty_url(pg_server: PgServer) -> Iterator[str]:
+    """The URL of an empty database of this test's own, never migrated."""
+    name = pg_server.database()
+    yield pg_server.url(name)
+    pg_server.drop(name)

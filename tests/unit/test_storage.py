@@ -1,13 +1,17 @@
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from tinydb import TinyDB
 
+import storage.postgres_store as pg
 from storage import StoreCorruptError, StoreError
 from storage.memory_store import MemoryStore
 from storage.records import (
@@ -64,14 +68,19 @@ def touch(
     }
 
 
-@pytest.fixture(params=["memory", "tinydb"])
+@pytest.fixture(params=["memory", "tinydb", "postgres"])
 def store(request, tmp_path):
-    made = MemoryStore() if request.param == "memory" else TinyDBStore(tmp_path / "sendoff.json")
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "tinydb":
+        made = TinyDBStore(tmp_path / "sendoff.json")
+    else:
+        made = pg.PostgresStore(request.getfixturevalue("pg_url"))
     yield made
     made.close()
 
 
-# -- the contract, on both backends -------------------------------------------------
+# -- the contract, on every backend -------------------------------------------------
 
 
 def test_departures_are_stored_found_and_copied(store):
@@ -356,3 +365,190 @@ def test_files_are_private(tmp_path):
     store.insert_departure(departure())
     assert oct(os.stat(store._journal_path).st_mode & 0o777) == "0o600"
     store.close()
+
+
+def test_a_nested_batch_joins_the_outer_one(store):
+    with pytest.raises(RuntimeError), store.batch():
+        with store.batch():
+            store.insert_departure(departure())
+        assert store.count_departures() == 1  # seen inside the batch
+        raise RuntimeError("boom")
+    assert store.count_departures() == 0
+    with store.batch():
+        with store.batch():
+            store.insert_departure(departure())
+        store.put_touch(touch("t"))
+    assert store.count_departures() == 1 and store.count_touches() == 1
+
+
+# -- the PostgreSQL backend: several processes, one database -----------------------------
+
+@pytest.fixture
+def two_stores(pg_url):
+    """Two stores on one database, each with its own engine and connections: two processes, as far as
+    the database can tell."""
+    first, second = pg.PostgresStore(pg_url), pg.PostgresStore(pg_url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_what_one_process_writes_the_other_reads_at_once(two_stores):
+    first, second = two_stores
+    saved = first.insert_departure(departure())
+    assert second.get_departure(saved["id"])["client"] == "Acme"
+    moved = second.get_departure(saved["id"])
+    moved["status"] = Status.LEAVING
+    second.save_departure(moved)
+    assert first.find_departures(statuses=[Status.LEAVING]) == [moved]  # nothing cached
+
+
+def test_a_touch_locked_by_another_process_is_not_waited_for(two_stores):
+    first, second = two_stores
+    saved = first.put_touch(touch("x"))
+    with first.batch():
+        assert first.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING) is not None
+        # Locked by the open transaction: SKIP LOCKED answers at once, without waiting for it to end.
+        assert second.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING) is None
+        assert second.get_touch(saved["id"])["status"] is TouchStatus.PENDING  # not committed yet
+    assert second.get_touch(saved["id"])["status"] is TouchStatus.SENDING
+    assert second.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING) is None
+
+
+def race(calls, *, threads_per_call: int = 1):
+    """Run each of ``calls`` in threads of its own, released together; their results in order."""
+    barrier = threading.Barrier(len(calls) * threads_per_call)
+    results = [None] * (len(calls) * threads_per_call)
+
+    def run(n, call):
+        barrier.wait()
+        results[n] = call()
+
+    workers = [threading.Thread(target=run, args=(n, calls[n % len(calls)]))
+               for n in range(len(calls) * threads_per_call)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    return results
+
+
+def test_of_two_processes_claiming_the_same_touches_at_once_exactly_one_gets_each(two_stores):
+    first, second = two_stores
+    ids = [first.put_touch(touch(f"t{n}"))["id"] for n in range(30)]
+
+    def claim_all(store):
+        return lambda: [store.claim_touch(i, TouchStatus.PENDING, TouchStatus.SENDING) is not None for i in ids]
+
+    won_first, won_second = race([claim_all(first), claim_all(second)])
+    assert [a + b for a, b in zip(won_first, won_second, strict=True)] == [1] * len(ids)
+    assert {t["status"] for t in first.find_touches()} == {TouchStatus.SENDING}
+
+
+def test_an_event_remembered_by_two_processes_at_once_is_new_to_exactly_one(two_stores):
+    first, second = two_stores
+    at, forget_before = "2026-11-25T10:00:00Z", "2026-11-24T10:00:00Z"
+    for n in range(10):
+        seen = race([lambda s=s, n=n: s.remember_event(f"E{n}", at, forget_before=forget_before)
+                     for s in (first, second)], threads_per_call=3)  # fmt: skip
+        assert seen.count(True) == 1, seen
+    # One held back by the other's open transaction waits for it, and then knows the id.
+    with first.batch():
+        assert first.remember_event("late", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
+        waiting = []
+        worker = threading.Thread(target=lambda: waiting.append(
+            second.remember_event("late", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")))
+        worker.start()
+        worker.join(timeout=0.3)
+        assert waiting == []  # still waiting on the first's insert
+    worker.join(timeout=10)
+    assert waiting == [False]
+
+
+def test_a_touch_planned_by_two_processes_at_once_is_one_touch(two_stores):
+    first, second = two_stores
+    planned = race([lambda: first.put_touch(touch("same")), lambda: second.put_touch(touch("same"))])
+    assert planned[0]["id"] == planned[1]["id"] and first.count_touches() == 1
+
+
+def test_ids_given_by_a_copy_move_the_sequence_on(pg_url):
+    store = pg.PostgresStore(pg_url)
+    try:
+        store.save_departure({**departure(), "id": 7})  # as move-data keeps ids
+        assert store.insert_departure(departure("Beta"))["id"] == 8
+    finally:
+        store.close()
+
+
+def test_a_database_without_the_schema_is_refused_until_migrated(pg_empty_url):
+    with pytest.raises(pg.SchemaError, match="Run `sendoff migrate`") as refused:
+        pg.PostgresStore(pg_empty_url)
+    assert "has no sendoff tables yet" in str(refused.value)
+    head = pg.head_revision()
+    assert pg.migrate(pg_empty_url) == (None, head)
+    assert pg.migrate(pg_empty_url) == (head, head)  # nothing to do the second time
+    pg.check_schema(pg_empty_url)
+    store = pg.PostgresStore(pg_empty_url)
+    try:
+        assert store.counts() == {"departures": 0, "touches": 0, "events": 0, "team_sizes": 0}
+    finally:
+        store.close()
+
+
+def test_an_older_or_unknown_schema_says_what_to_do(pg_url, pg_server):
+    head = pg.head_revision()
+    older = pg.schema_problem(head, "9999", "postgresql+asyncpg://u:***@db/sendoff")  # as if a newer one shipped
+    assert "older schema" in older and "Run `sendoff migrate`" in older
+    assert pg.schema_problem(head, head, "x") is None
+    pg_server.sql("UPDATE alembic_version SET version_num = 'ffff'", database=pg_url.rpartition("/")[2])
+    with pytest.raises(pg.SchemaError, match="revision ffff, which this sendoff does not know"):
+        pg.PostgresStore(pg_url)
+
+
+def test_an_unreachable_database_is_a_store_error_that_hides_the_password(pg_server, pg_url):
+    secret = "s3cret-Pw"
+    nobody = f"postgresql://sendoff:{secret}@127.0.0.1:{free_port()}/sendoff"
+    wrong = pg_server.url(pg_url.rpartition("/")[2], password=secret)
+    for url, why in ((nobody, "Connect call failed"), (wrong, "password authentication failed")):
+        with pytest.raises(pg.StoreUnavailableError) as refused:
+            pg.PostgresStore(url)
+        text = f"{refused.value!s} {refused.value!r} {refused.value.__cause__!r}"
+        assert why in text and secret not in text and "sendoff:***@127.0.0.1" in text
+
+
+def test_a_connection_lost_mid_batch_is_a_store_error_and_the_next_call_reconnects(pg_server, pg_url):
+    store = pg.PostgresStore(pg_url)
+    database = pg_url.rpartition("/")[2]
+    try:
+        with pytest.raises(pg.StoreUnavailableError) as lost, store.batch():
+            store.insert_departure(departure())
+            pg_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+            store.insert_departure(departure("Beta"))
+        assert pg_server.password not in str(lost.value) and "***" in str(lost.value)
+        assert store.count_departures() == 0  # nothing of the batch was committed; a fresh connection answers
+    finally:
+        store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.count_departures()
+
+
+def test_urls_are_read_and_masked():
+    from storage import database_url, mask_url
+
+    assert database_url("data/sendoff.json") is None
+    assert database_url("postgres://u:pw@db/x") == database_url("postgresql://u:pw@db/x") == (
+        "postgresql+asyncpg://u:pw@db/x")
+    assert mask_url("postgresql+asyncpg://u:p%40ss@db:5432/x?password=other") == (
+        "postgresql+asyncpg://u:***@db:5432/x?password=***")
+    for bad, says in (("mysql://u:hunter2@db/x", "postgresql://, postgres://, postgresql+asyncpg://"),
+                      ("postgresql://u:hun@ter2@db/x", "%40"),
+                      ("postgresql://u:hunter2@db:port/x", "cannot be read")):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(says)) as refused:
+            database_url(bad)
+        assert "hunter2" not in str(refused.value) and "ter2" not in str(refused.value)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
