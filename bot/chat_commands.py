@@ -329,7 +329,7 @@ class Commands:
         for recipient in drafted.recipients:
             key = "update_gets_it" if recipient.included else "update_left_out"
             result.say(key, client=recipient.client, why=recipient.reason)
-        result.say("update_translate_hint", translate=CommandRef("translate", f"{number} de: ..."))
+        result.say("update_translate_hint", translate=CommandRef("translate", f"{number} de: <text>"))
         result.notices.extend(approval_requests(self.core, drafted))
         return result.say("update_approve_hint", approve=CommandRef("approve", str(number)))
 

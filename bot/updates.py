@@ -13,19 +13,16 @@ One step per function, for the transports to call (the console's ``/update``, Sl
                   per recipient, at the client's next 09:00 on a working day, and the dispatcher sends it like
                   any client email (holds apply: an opt-out or a forget cancels it; no draft is asked for again).
 
-Updates are kept as one JSON file each under ``<data>/updates/`` (beside the store), written atomically:
-the Store has no table for them. Each touch carries the text as approved, in the language it goes in.
+Updates are kept in the store (its ``updates`` table), so that every process sharing a database sees the
+same drafts and approvals. Each touch carries the text as approved, in the language it goes in.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.app import Core
@@ -43,7 +40,6 @@ from storage.records import (
     Update,
     UpdatePayload,
     UpdateStatus,
-    update_from,
 )
 
 # How long after a client's last update no other goes to them (the default of SENDOFF_UPDATE_GAP_DAYS).
@@ -60,7 +56,6 @@ FORMER = frozenset({Status.LEAVING, Status.DEPARTED})
 COUNTED = frozenset({TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL, TouchStatus.SENDING, TouchStatus.SENT,
                      TouchStatus.UNKNOWN})  # fmt: skip
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
-FOLDER = "updates"
 
 
 # The fields of an update, as UpdateError names them (a form shows the message beside that field).
@@ -124,17 +119,8 @@ def draft_update(core: Core, author: str, text: str, topics: str | Sequence[str]
         raise UpdateError(say("update_needs_topics", most=MAX_TOPICS), TOPICS_FIELD)
     translated = dict(_translation(core, language, text) for language, text in (translations or {}).items())
     translated.pop(EMAIL_LANGUAGE, None)  # the text itself is the English one
-    folder = _folder(core)
-    update: Update = {
-        "id": _next_id(folder),
-        "author": author,
-        "text": body,
-        "translations": translated,
-        "topics": words,
-        "status": UpdateStatus.DRAFT,
-        "created_at": iso(core.clock.now()),
-    }
-    _write(folder, update)
+    update = core.store.insert_update({"author": author, "text": body, "translations": translated, "topics": words,
+                                       "status": UpdateStatus.DRAFT, "created_at": iso(core.clock.now())})  # fmt: skip
     return UpdateDraft(update, audience(core, update, gap_days=gap_days))
 
 
@@ -151,7 +137,7 @@ def add_translation(core: Core, update_id: int, language: str, text: str, actor:
     if code == EMAIL_LANGUAGE:
         raise UpdateError(say("update_translation_english", id=stored["id"]), TEXT_FIELD)
     stored["translations"][code] = clean
-    _write(_folder(core), stored)
+    core.store.save_update(stored)
     return UpdateDraft(stored, audience(core, stored, gap_days=gap_days))
 
 
@@ -214,26 +200,24 @@ def approve_update(core: Core, update: Update | int, approver: str, *, gap_days:
                               Channel.EMAIL, recipient.email, due, due + UPDATE_GRACE, zone, payload)  # fmt: skip
             touch["planned_at"] = iso(now)
             touches.append(core.store.put_touch(touch))
-    stored["status"] = UpdateStatus.APPROVED
-    stored["approved_by"] = approver
-    stored["approved_at"] = iso(now)
-    stored["planned"] = [t["key"] for t in touches]
-    _write(_folder(core), stored)
+        stored["status"] = UpdateStatus.APPROVED
+        stored["approved_by"] = approver
+        stored["approved_at"] = iso(now)
+        stored["planned"] = [t["key"] for t in touches]
+        core.store.save_update(stored)  # in the same write as its touches: approved means planned
     return Approved(stored, touches, recipients)
 
 
 def get_update(core: Core, update_id: int) -> Update:
-    path = _folder(core) / f"{update_id}.json"
-    if not path.is_file():
+    found = core.store.get_update(update_id)
+    if found is None:
         raise UpdateError(core.prompts.messages.render("update_unknown", id=update_id))
-    return _read(core, path)
+    return found
 
 
 def list_updates(core: Core) -> list[Update]:
     """Every update kept, oldest first."""
-    folder = _folder(core)
-    found = [_read(core, p) for p in folder.glob("*.json")] if folder.is_dir() else []
-    return sorted(found, key=lambda u: u["id"])
+    return core.store.list_updates()
 
 
 def topic_words(text: str) -> list[str]:
@@ -315,33 +299,3 @@ def _translation(core: Core, raw_language: str, raw_text: str | None) -> tuple[s
         raise UpdateError(say("update_translation_too_long", language=language, length=len(clean), most=MAX_TEXT),
                           field)  # fmt: skip
     return language, clean
-
-
-def _folder(core: Core) -> Path:
-    return core.settings.data_dir / FOLDER
-
-
-def _next_id(folder: Path) -> int:
-    known = [int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()] if folder.is_dir() else []
-    return max(known, default=0) + 1
-
-
-def _read(core: Core, path: Path) -> Update:
-    """A kept update; UpdateError naming the file when it cannot be read (it is never overwritten)."""
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return update_from(raw)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UpdateError(core.prompts.messages.render("update_unreadable", path=path, error=err)) from None
-
-
-def _write(folder: Path, update: Update) -> None:
-    """Atomically: a crash leaves the old file or the new one, never half of one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{update['id']}.json"
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "w", encoding="utf-8") as out:
-        json.dump(update, out, ensure_ascii=False, indent=2)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)

@@ -21,11 +21,14 @@ from storage.records import (
     Departure,
     NewDeparture,
     NewTouch,
+    NewUpdate,
     Status,
     Touch,
     TouchStatus,
+    Update,
     departure_from,
     touch_from,
+    update_from,
 )
 
 SCHEMA_VERSION = 1
@@ -34,7 +37,8 @@ DEPARTURES = "departures"
 TOUCHES = "touches"
 EVENTS = "events"
 TEAM_SIZES = "team_sizes"
-TABLES = (DEPARTURES, TOUCHES, EVENTS, TEAM_SIZES)
+UPDATES = "updates"
+TABLES = (DEPARTURES, TOUCHES, EVENTS, TEAM_SIZES, UPDATES)
 
 # Fields kept in memory beside each record so that lists and lookups never
 # have to parse every stored document.
@@ -43,6 +47,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     TOUCHES: ("key", "departure_id", "status", "due_at", "kind"),
     EVENTS: ("key", "at"),
     TEAM_SIZES: ("at",),
+    UPDATES: ("status",),
 }
 
 # Fields whose value is unique within their table, looked up through a dict.
@@ -299,6 +304,21 @@ class Store(ABC):
         found = [_restore(team_size_from, TEAM_SIZES, raw) for raw in self._select(TEAM_SIZES, lambda f: True)]
         found.sort(key=lambda t: (t["at"], t["id"]))
         return found
+
+    # -- updates to former clients (bot/updates.py) -----------------------------
+    def insert_update(self, record: NewUpdate) -> Update:
+        return update_from(self._insert(UPDATES, update_from({**record})))
+
+    def save_update(self, record: Update) -> None:
+        self._put(UPDATES, update_from({**record}))
+
+    def get_update(self, update_id: int) -> Update | None:
+        raw = self._get(UPDATES, update_id)
+        return None if raw is None else _restore(update_from, UPDATES, raw)
+
+    def list_updates(self) -> list[Update]:
+        """Every update, oldest first."""
+        return [_restore(update_from, UPDATES, raw) for raw in self._select(UPDATES, lambda f: True)]
 
     # -- backend hooks --------------------------------------------------------
     # Generic over tables, so they take and give plain documents; the typed

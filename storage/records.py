@@ -302,13 +302,12 @@ class UpdateStatus(StrEnum):
     APPROVED = "approved"  # approved: one touch planned per recipient
 
 
-class Update(TypedDict):
+class NewUpdate(TypedDict):
     """News for former clients who asked to hear about its topics, written by one person, approved by another.
 
-    Kept as a JSON file per update under data/updates/ (bot/updates.py), beside the store.
+    Kept in the store (its ``updates`` table), so that every process sharing a database sees it.
     """
 
-    id: int
     author: str
     text: str  # in English: what goes to a client whose language has no translation
     translations: dict[str, str]  # ISO 639-1 language -> the text in it
@@ -320,6 +319,10 @@ class Update(TypedDict):
     planned: NotRequired[list[str]]  # the keys of the touches its approval planned
 
 
+class Update(NewUpdate):
+    id: int
+
+
 class UpdatePayload(TouchPayload, total=False):
     """What an update's touch carries: the text as approved, in the language it goes in."""
 
@@ -329,6 +332,11 @@ class UpdatePayload(TouchPayload, total=False):
 
 
 def update_from(raw: dict[str, Any]) -> Update:
-    """A stored update with its enum restored."""
+    """A stored update with its enum restored and its fields checked (ValueError, TypeError or KeyError)."""
     raw["status"] = UpdateStatus(raw["status"])
+    for name in ("author", "text", "created_at"):
+        if not isinstance(raw[name], str):
+            raise TypeError(f"an update's {name} must be text, not {raw[name]!r}")
+    if not isinstance(raw["topics"], list) or not isinstance(raw["translations"], dict):
+        raise TypeError("an update's topics must be a list and its translations a mapping")
     return raw  # type: ignore[return-value]

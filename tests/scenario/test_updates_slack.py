@@ -141,8 +141,7 @@ async def test_the_modal_refuses_beside_the_field_at_fault_and_keeps_nothing(wor
     assert reply.json()["response_action"] == "errors" and set(reply.json()["errors"]) == {"topics"}
     reply = await world.slack.submit("U0ANN", view, {"topics": typed("SEO"), "text": typed("   ")})
     assert set(reply.json()["errors"]) == {"text"}
-    folder = world.core.settings.data_dir / "updates"
-    assert not folder.exists() or not list(folder.glob("*.json"))
+    assert world.core.store.list_updates() == []
     assert world.fake.messages_to("DU0BOSS") == []
 
 
@@ -152,8 +151,7 @@ async def test_a_translation_can_follow_in_chat_before_approval(world, interview
     reply = await world.slack.command(f"translate 1 de: {GERMAN}")
     said = json.dumps(reply.json())
     assert "Update 1 now has its de text (translations: de). Former clients who would get it: 2." in said
-    stored = json.loads((world.core.settings.data_dir / "updates" / "1.json").read_text(encoding="utf-8"))
-    assert stored["translations"] == {"de": GERMAN}
+    assert world.core.store.get_update(1)["translations"] == {"de": GERMAN}
     refused = await world.slack.command("translate 1 en: Our report")
     assert "written in English" in json.dumps(refused.json())
 

@@ -26,6 +26,7 @@ from storage.records import (
     Status,
     TouchKind,
     TouchStatus,
+    UpdateStatus,
 )
 from storage.tinydb_store import TinyDBStore
 
@@ -95,6 +96,22 @@ def test_departures_are_stored_found_and_copied(store):
     assert [d["client"] for d in store.find_departures(client_key="acme")] == ["Acme"]
     assert [d["client"] for d in store.find_departures(client_prefix="be")] == ["Beta"]
     assert store.count_departures() == 2
+
+
+def test_updates_are_stored_changed_and_listed_in_order(store):
+    draft = {"author": "ann", "text": "News", "translations": {"de": "Neues"}, "topics": ["seo"],
+             "status": UpdateStatus.DRAFT, "created_at": "2026-11-25T10:00:00.000Z"}  # fmt: skip
+    first = store.insert_update(draft)
+    second = store.insert_update({**draft, "text": "More news"})
+    assert (first["id"], second["id"]) == (1, 2) and store.get_update(3) is None
+    first["status"], first["approved_by"] = UpdateStatus.APPROVED, "bob"
+    store.save_update(first)
+    kept = store.get_update(1)
+    assert kept == first and kept["status"] is UpdateStatus.APPROVED
+    assert [u["text"] for u in store.list_updates()] == ["News", "More news"]
+    with pytest.raises(ValueError):
+        store.insert_update({**draft, "status": "sent"})  # not a status an update has: refused, nothing kept
+    assert len(store.list_updates()) == 2
 
 
 def test_lookups_follow_changes_and_deletions(store):
@@ -490,7 +507,7 @@ def test_a_database_without_the_schema_is_refused_until_migrated(pg_empty_url):
     pg.check_schema(pg_empty_url)
     store = pg.PostgresStore(pg_empty_url)
     try:
-        assert store.counts() == {"departures": 0, "touches": 0, "events": 0, "team_sizes": 0}
+        assert store.counts() == {"departures": 0, "touches": 0, "events": 0, "team_sizes": 0, "updates": 0}
     finally:
         store.close()
 
