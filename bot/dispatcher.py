@@ -10,6 +10,12 @@ the AM (bot/approvals.py); everything else is claimed and sent (bot/sending.py).
 A touch found in ``sending`` at start-up was cut off by a crash and becomes
 ``unknown``: the AM decides, it is never re-sent blindly.
 
+A run that finds the store away stops taking touches, lets the sends in flight
+finish and raises the store's error: bot/scheduler.py pauses and tries again.
+What went meanwhile is owed to the store, and written first by the next run.
+``last_tick_at`` says when a run last finished (``time.monotonic()``), for a
+health check to see a dispatcher that no longer runs.
+
 This class is what the transports and the scheduler call; the approval
 buttons reach bot/approvals.py through it.
 """
@@ -17,6 +23,7 @@ buttons reach bot/approvals.py through it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -33,7 +40,7 @@ from bot.notices import Notices
 from bot.notify import Notifier
 from bot.pacing import Pacing, RateCap
 from bot.playbook import TEAM_GRACE, Playbook
-from bot.sending import Courier
+from bot.sending import Courier, Lane
 from bot.settling import Ledger, Outcome, Settled
 from storage import Store
 from storage.records import CHANNEL, Channel, Departure, Touch, TouchKind, TouchStatus
@@ -43,6 +50,9 @@ __all__ = ["Dispatcher", "Outcome", "RateCap", "Settled"]
 # While the clock is moved (the console's /advance), plans are topped up at least this often, as
 # ``sendoff run`` does daily: greetings roll forward through a long advance.
 TOP_UP_EVERY = timedelta(days=7)
+# Workers sharing each lane (one SMTP connection): while one waits for the server, the next reads its touch
+# and composes its email, so the connection waits for neither. A lane's lock keeps it to one send at a time.
+WORKERS_PER_LANE = 2
 
 
 class Dispatcher:
@@ -66,6 +76,8 @@ class Dispatcher:
         self.drafts = Drafts(departures, composer)
         self.courier = Courier(store, clock, notifier, lanes, rate=self.rate, drafts=self.drafts,
                                notices=self.notices, playbook=playbook, ledger=self.ledger)  # fmt: skip
+        # time.monotonic() when a run last finished; None before the first
+        self.last_tick_at: float | None = None
         self.approvals = Approvals(departures, store, clock, courier=self.courier, holds=self.holds,
                                    drafts=self.drafts, notices=self.notices, ledger=self.ledger,
                                    enabled=notifier.shows_drafts)  # fmt: skip
@@ -100,6 +112,8 @@ class Dispatcher:
 
     # -- the run ---------------------------------------------------------------------------
     async def run_due(self) -> list[Settled]:
+        """Settle every touch due now. Raises the store's error (StoreError, OSError) when it is away."""
+        self.courier.settle_owed()  # what went while the store was away is recorded before anything else
         now = self.clock.now()
         settled: list[Settled] = []
         for touch in self.store.find_touches(statuses=[TouchStatus.AWAITING_APPROVAL]):
@@ -110,17 +124,26 @@ class Dispatcher:
         due = deque(sorted(self.store.find_touches(statuses=[TouchStatus.PENDING], due_before=iso(now)),
                            key=_reporting_order))  # fmt: skip
 
-        async def lane(sender: Sender) -> None:
-            while due:
-                done = await self._dispatch(due.popleft(), sender)
+        stopped: list[Exception] = []
+
+        async def work(lane: Lane) -> None:
+            while due and not stopped:
+                try:
+                    done = await self._dispatch(due.popleft(), lane)
+                except Exception as err:  # noqa: BLE001 - raised below, once every lane has settled its own
+                    stopped.append(err)
+                    return
                 if done is not None:
                     settled.append(done)
 
         try:
-            await asyncio.gather(*(lane(sender) for sender in self.courier.lanes))
+            await asyncio.gather(*(work(lane) for lane in self.courier.lanes for _ in range(WORKERS_PER_LANE)))
         finally:
-            if any(s.touch["channel"] == Channel.EMAIL for s in settled):
-                await self.courier.close_lanes()
+            await self.courier.close_lanes()
+        if stopped:
+            raise stopped[0]
+        self.courier.settle_owed()  # the last sends of the batch: no mark came after them
+        self.last_tick_at = time.monotonic()
         return settled
 
     async def run_until(self, target: datetime) -> AsyncIterator[list[Settled]]:
@@ -149,7 +172,7 @@ class Dispatcher:
         self.clock.set(max(self.clock.now(), target))
         yield await self.run_due()
 
-    async def _dispatch(self, touch: Touch, lane: Sender) -> Settled | None:
+    async def _dispatch(self, touch: Touch, lane: Lane) -> Settled | None:
         """How ``touch`` settled in this run; None when nothing changed that is worth reporting (held still)."""
         now = self.clock.now()
         record = self.store.get_departure(touch["departure_id"]) if touch["departure_id"] is not None else None

@@ -12,11 +12,12 @@ the client's language (and country) writes them, by Babel. Header values are str
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,8 @@ from typing import Any, Protocol, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
+import jinja2
+from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 from babel import localedata
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_currency
@@ -66,11 +69,25 @@ class Envelope(TypedDict):
     payload: TouchPayload
 
 
-class Sender(Protocol):
-    """One lane of sending: the outbox folder, or one SMTP connection."""
+# Called once the server has accepted the recipient, right before the message itself goes (DATA): it marks
+# the touch in flight, durably. False: the touch is no longer the caller's (sent or cancelled meanwhile), and
+# the message must not go.
+Commit = Callable[[], Awaitable[bool]]
 
-    async def send(self, message: Message) -> str:
-        """Send ``message``; what happened, for the record. Raises SendError."""
+
+class Sender(Protocol):
+    """One lane of sending: the outbox folder, or one SMTP connection. One send at a time uses it."""
+
+    async def send(self, message: Message, commit: Commit | None = None) -> str:
+        """Send ``message``; what happened, for the record.
+
+        Raises SendError; NotCommitted when ``commit`` said no. Until ``commit`` is called, a failure means the
+        message did not go: only what fails after it leaves a doubt.
+        """
+        ...
+
+    def twin(self) -> Sender:
+        """Another lane to the same place (a connection of its own), for a send that must not wait for this one."""
         ...
 
     async def close(self) -> None: ...
@@ -81,6 +98,10 @@ class SendError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.bounced = bounced  # the address itself was refused: stop writing to it
+
+
+class NotCommitted(Exception):
+    """The touch was no longer the sender's to send when the server was ready for it: nothing went."""
 
 
 def _header(text: str) -> str:
@@ -116,6 +137,10 @@ class Composer:
         secret = settings.link_secret
         self.link = (settings.public_url, secret) if settings.public_url and secret else None
         self.form_base_url = form_base_url.rstrip("/") if form_base_url else None
+        # Templates as first found: the prompts are read once per process, and looking each one up again
+        # (Jinja2 checks the file's time on every lookup) costs more than rendering it.
+        self._templates: dict[str, jinja2.Template] = {}
+        self._bodies: dict[tuple[TouchKind, str], str] = {}
 
     # -- the exit note's form link ---------------------------------------------------------
     def serve_forms_at(self, base_url: str | None) -> None:
@@ -193,9 +218,9 @@ class Composer:
             if form_url:
                 text = self._fresh_form_links(text, form_url)
             context.update(text=text, salutation_line="", closing="", signature=[])
-            body = self.prompts.render_template("email/edited.txt.j2", **context)
+            body = self._render("email/edited.txt.j2", context)
         else:
-            body = self.prompts.render_template(self._template(touch["kind"], language), **context)
+            body = self._render(self._template(touch["kind"], language), context)
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
         stop_url = link or f"mailto:{address}?subject=unsubscribe%20{departure_id}"
         footer_stop = (self._word(language, "footer.stop_with_link", url=link) if link else
@@ -233,8 +258,7 @@ class Composer:
         # the HTML part links the form; the text part holds the address as it is
         linked = {**context, "paragraphs": [_linked(p, form_url) for p in paragraphs]} if form_url else context
         for extension, subtype in (("txt", "plain"), ("html", "html")):
-            rendered = self.prompts.render_template(f"email/layout.{extension}.j2",
-                                                    **(linked if extension == "html" else context))  # fmt: skip
+            rendered = self._render(f"email/layout.{extension}.j2", linked if extension == "html" else context)
             part = MIMENonMultipart("text", subtype)
             # a template's if-lines leave blank lines behind: never more than one between paragraphs
             part.set_payload(re.sub(r"\n[ \t]*(\n[ \t]*)+\n", "\n\n", rendered).strip() + "\n", UTF8_QP)
@@ -322,8 +346,18 @@ class Composer:
 
     def _template(self, kind: TouchKind, language: str) -> str:
         """The body template of ``kind`` in ``language``, else in English."""
-        names = [f"email/{language}/{kind}.txt.j2", f"email/{kind}.txt.j2"]
-        return self.prompts.templates.select_template(names).name or names[-1]
+        found = self._bodies.get((kind, language))
+        if found is None:
+            names = [f"email/{language}/{kind}.txt.j2", f"email/{kind}.txt.j2"]
+            found = self._bodies[kind, language] = self.prompts.templates.select_template(names).name or names[-1]
+        return found
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str:
+        """A template of prompts/ (the company's own first), plain text unless it is HTML (then autoescaped)."""
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.prompts.templates.get_template(name)
+        return template.render(**context)
 
     def _word(self, language: str, key: str, **values: str) -> str:
         """A short text in ``language`` (else English) with its placeholders filled in; "" if there is none."""
@@ -409,30 +443,47 @@ class Outbox:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def send(self, message: Message) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    async def send(self, message: Message, commit: Commit | None = None) -> str:
+        if commit is not None and not await commit():
+            raise NotCommitted()
         moment = parsedate_to_datetime(message["Date"]).strftime("%Y%m%dT%H%M%SZ")
         name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{moment}-{message['X-Sendoff-Touch']}") + ".eml"
         path = self.folder / name
         temporary = path.with_suffix(".tmp")
-        with open(temporary, "wb") as out:
-            out.write(bytes(message))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as out:
+                out.write(bytes(message))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except OSError as err:
+            # a full disk is the outbox's own trouble, not the store's: retried like a server that is away
+            raise SendError(f"outbox: {err}", permanent=False) from None
         return str(path)
+
+    def twin(self) -> Outbox:
+        return self  # each email is a file of its own: sends never share anything
 
     async def close(self) -> None:
         pass
 
 
 class SmtpSender:
-    """aiosmtplib, with the security chosen explicitly; one connection reused while it lasts."""
+    """aiosmtplib, with the security chosen explicitly; one connection, reused while it lasts, one send at a time.
+
+    Each send is MAIL, RCPT, then the caller's commit, then DATA, so that the touch is marked in flight only once
+    the server has taken the recipient: a failure or a kill before that leaves nothing in doubt.
+    """
 
     def __init__(self, settings: Settings, messages: Messages) -> None:
         self.settings = settings
         self.messages = messages
         self._client: aiosmtplib.SMTP | None = None
+        self._reused = False  # the connection has carried a message: the server may have dropped it while idle
+
+    def twin(self) -> SmtpSender:
+        return SmtpSender(self.settings, self.messages)
 
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
@@ -446,27 +497,96 @@ class SmtpSender:
             start_tls=security == "starttls",
             timeout=30,
         )
+        self._client, self._reused = None, False
         await client.connect()
         if s.smtp_username:
             await client.login(s.smtp_username, s.smtp_password or "")
         self._client = client
         return client
 
-    async def send(self, message: Message) -> str:
+    async def send(self, message: Message, commit: Commit | None = None) -> str:
+        committed = False
+
+        async def mark() -> bool:
+            nonlocal committed
+            committed = True  # from here on a failure leaves a doubt: the caller's touch is in flight
+            try:
+                return await commit() if commit is not None else True
+            except Exception as err:
+                raise _CommitFailed(err) from err
+
+        try:
+            sender, recipients = _envelope(message)
+        except ValueError as err:
+            raise SendError(self.messages.render("smtp_refused", error=err), permanent=True) from None
         try:
             client = await self._connected()
-            errors, response = await client.send_message(message)
-        except aiosmtplib.SMTPRecipientsRefused as err:
-            codes = [r.code for r in err.recipients]
-            refused = self.messages.render("smtp_refused", error=err.recipients[0].message)
-            raise SendError(refused, permanent=min(codes) >= 500, bounced=min(codes) >= 500) from None
+            try:
+                response = await self._transaction(client, message, sender, recipients, mark)
+            except aiosmtplib.SMTPServerDisconnected:
+                if committed or not self._reused:
+                    raise
+                # a server closes an idle connection on its own: only this send finds out, and nothing went yet
+                await self.close()
+                response = await self._transaction(await self._connected(), message, sender, recipients, mark)
+        except NotCommitted:
+            raise
+        except _CommitFailed as failed:
+            raise failed.error from None  # the store's trouble (it is away), never taken for the server's
+        except aiosmtplib.SMTPRecipientRefused as err:
+            permanent = err.code >= 500
+            error = f"{err.code} {err.message}"
+            text = self.messages.render("smtp_refused", error=error) if permanent else error
+            raise SendError(text, permanent=permanent, bounced=permanent) from None
         except aiosmtplib.SMTPResponseException as err:
             await self.close()
             raise SendError(f"{err.code} {err.message}", permanent=err.code >= 500) from None
+        except aiosmtplib.SMTPNotSupported as err:
+            # an address this server cannot take (non-ASCII without SMTPUTF8)
+            raise SendError(self.messages.render("smtp_refused", error=err), permanent=True) from None
         except (aiosmtplib.SMTPException, OSError) as err:
             await self.close()
             raise SendError(self.messages.render("smtp_connection", error=err), permanent=False) from None
+        self._reused = True
         return response
+
+    async def _transaction(self, client: aiosmtplib.SMTP, message: Message, sender: str, recipients: list[str],
+                           mark: Commit) -> str:  # fmt: skip
+        """One message over ``client``: the envelope first, ``mark`` once the server has taken it, then DATA."""
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        utf8 = not (sender + "".join(recipients)).isascii()
+        options = ["SMTPUTF8"] if utf8 else []
+        if utf8 and not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported("the server takes no address with non-ASCII characters")
+        eight_bit = client.supports_extension("8bitmime")
+        if eight_bit:
+            options.append("BODY=8BITMIME")
+        flat = flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+        if client.supports_extension("size"):
+            # as it goes, every line ending a CRLF; counted, not converted: the DATA step converts it anyway
+            size = len(flat) + flat.count(b"\n") - flat.count(b"\r\n") + 2
+            options.insert(0, f"SIZE={size}")
+        encoding = "utf-8" if utf8 else "ascii"
+        try:
+            await client.mail(sender, options=options, encoding=encoding)
+            for recipient in recipients:
+                await client.rcpt(recipient, encoding=encoding)
+            if not await mark():
+                raise NotCommitted()
+        except (aiosmtplib.SMTPResponseException, NotCommitted):
+            await _reset(client)  # the connection stays good for the next message
+            raise
+        except BaseException:
+            # cancelled mid-command, or the commit failed: no DATA, and a connection whose next answer may
+            # belong to a command nobody waits for is not trusted with another message
+            client.close()
+            raise
+        try:
+            return (await client.data(flat)).message
+        except asyncio.CancelledError:
+            client.close()  # mid-message: a QUIT would wait behind the server's answer to it
+            raise
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -475,6 +595,33 @@ class SmtpSender:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+class _CommitFailed(Exception):
+    """Carries the commit's own error (the store's) past the handling of the server's errors."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _envelope(message: Message) -> tuple[str, list[str]]:
+    """Who the message is from and to, as SMTP's MAIL and RCPT take them."""
+    sender = extract_sender(message)
+    recipients = extract_recipients(message)
+    if not sender or not recipients:
+        raise ValueError("an email needs a From and a To")
+    return sender, recipients
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refused envelope; a connection that cannot even do that is closed."""
+    if not client.is_connected:
+        return
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
 
 
 def make_sender(settings: Settings, messages: Messages) -> Sender:
