@@ -319,7 +319,7 @@ class Commands:
     def draft_update(self, actor: str, text: str, topics: str,
                      translations: Mapping[str, str] | None = None) -> UpdateDraft:  # fmt: skip
         """An update drafted from a form (Slack's modal): UpdateError names the field at fault."""
-        return draft_update(self.core, actor, text.strip(), topics, translations,
+        return draft_update(self.core, actor, text, topics, translations,
                             gap_days=self.core.settings.update_gap_days)  # fmt: skip
 
     def update_drafted(self, drafted: UpdateDraft, result: Result | None = None) -> Result:

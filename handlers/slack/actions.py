@@ -169,9 +169,8 @@ async def on_update_approve(ack: AsyncAck, action: dict[str, Any], body: dict[st
     if result.warned:
         await talk.show(user, result)
         return
-    done = talk.words.message(result.parts).text
-    text = body.get("message", {}).get("text") or done
-    await respond(text=text, blocks=kit.settled_blocks(kit.escape(text), done), replace_original=True)
+    text, blocks = nudges.outcome_blocks(body, talk.words.message(result.parts).text)
+    await respond(text=text, blocks=blocks, replace_original=True)
 
 
 ROUTES: dict[str, Handler] = {

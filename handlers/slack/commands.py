@@ -49,22 +49,21 @@ async def on_departure(ack: AsyncAck, respond: AsyncRespond, command: dict[str, 
         await talk.out.call("views.open", trigger_id=command["trigger_id"], view=view)
         return
     result = talk.commands.run(user, parsed)
-    await talk.tell_all(result.notices)  # an update's request to each admin who may approve it
-    if result.files:
-        reply = talk.reply(result)
-        await ack(text=reply.text, blocks=reply.blocks)
-        await send_files(talk, user, result.files)
-        return
     if result.interview is not None:
         await ack(text=talk.words.text("on_it", client=talk.departures.get(result.interview)["client"]))
         await talk.show(user, result)
-        return
-    reply = talk.reply(result)
-    await ack(text=reply.text, blocks=reply.blocks)
+    else:
+        reply = talk.reply(result)
+        await ack(text=reply.text, blocks=reply.blocks)
+        await send_files(talk, user, result.files)
+    # after the ack: an update's request to each admin who may approve it goes out through Slack's Web API
+    await talk.tell_all(result.notices)
 
 
 async def send_files(talk: Conversation, user: str, files: list[Path]) -> None:
     """Files written for ``user`` (email previews), into their DM; a refused upload is told to them."""
+    if not files:
+        return
     channel = await talk.out.dm_channel(user)
     if channel is None:
         return

@@ -117,7 +117,7 @@ def register(app: AsyncApp) -> None:
     app.view(kit.EMAIL_VIEW)(on_email_edited)
 
 
-def _outcome_blocks(body: dict[str, Any], outcome: str) -> tuple[str, list[dict[str, Any]]]:
+def outcome_blocks(body: dict[str, Any], outcome: str) -> tuple[str, list[dict[str, Any]]]:
     text = body.get("message", {}).get("text") or ""
     if not text.strip():  # Slack sent no copy of the message: what was done stands alone
         return kit.fallback(outcome), kit.notice_blocks(f":white_check_mark: {outcome}")
@@ -147,7 +147,7 @@ async def on_nudge(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], 
         await talk.show(user, result)
         return
     done = talk.words.message(result.parts).text + " " + talk.words.text("acted_by", person=Person(user))
-    text, blocks = _outcome_blocks(body, done)
+    text, blocks = outcome_blocks(body, done)
     await respond(text=text, blocks=blocks, replace_original=True)
 
 
@@ -200,7 +200,7 @@ async def on_email(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], 
     except LookupError:
         await talk.show(user, Result([Say("email_gone", tone=Tone.WARNING)]))
         return
-    text, blocks = _outcome_blocks(body, done)
+    text, blocks = outcome_blocks(body, done)
     await respond(text=text, blocks=blocks, replace_original=True)
 
 
