@@ -98,22 +98,30 @@ class Departures:
         self.zone = ZoneInfo(timezone)
         self.currency = currency
         self.access = Access(self.interview, admins)
-        # Called after each saved change, inside its write: the playbook re-plans the touches.
+        # Called with each change, inside its write and before the record is saved: the playbook re-plans
+        # the touches and notes on the record what its plan was made from (saved with the change).
         self.watchers: list[Watcher] = []
-        self.rekey()
+        self.rekeyed = False  # see rekey
 
-    def rekey(self) -> int:
+    def rekey(self, records: list[Departure] | None = None) -> int:
         """Give every stored departure the key ``client_key`` makes of its name now; how many changed.
 
         Records stored before keys folded accents hold "müllergmbh" where a
         lookup now asks for "mullergmbh", and a lookup reads only the stored
-        key. Re-keying once, when the store is opened, is simpler than
-        recomputing every name's key on every lookup, and it keeps lookups,
-        prefixes and the "already open" check of ``start`` agreeing. A
-        forgotten record keeps its empty key: it is found by no name.
+        key. Re-keying once per process is simpler than recomputing every
+        name's key on every lookup, and it keeps lookups, prefixes and the
+        "already open" check of ``start`` agreeing. A forgotten record keeps
+        its empty key: it is found by no name.
+
+        It runs before the first lookup by name, or with the start-up's own
+        pass over every departure (``records``, read by ``Playbook.plan_all``),
+        not when the store is opened: reading every departure only for this
+        would double what start-up reads, and ``sendoff report`` never looks
+        a client up by name.
         """
+        self.rekeyed = True
         stale = []
-        for record in self.store.find_departures():
+        for record in self.store.find_departures() if records is None else records:
             key = client_key(record["client"])
             if record["client_key"] and key and record["client_key"] != key:
                 record["client_key"] = key
@@ -125,11 +133,15 @@ class Departures:
         return len(stale)
 
     def commit(self, record: Departure, change: Change) -> None:
-        """Save ``record`` and what its watchers write about the change (touches), all or nothing."""
+        """Save ``record`` and what its watchers write about the change (touches), all or nothing.
+
+        The watchers come first, so that what they note on the record (the playbook's note of what the
+        plan was made from) is saved with the change in one write rather than in a second one.
+        """
         with self.store.batch():
-            self.store.save_departure(record)
             for watcher in self.watchers:
                 watcher(record, change)
+            self.store.save_departure(record)
 
     def note(self, record: NewDeparture, entry: AuditEntry) -> None:
         """Add ``entry`` to the history and mark the record changed now."""
@@ -165,6 +177,8 @@ class Departures:
         key = client_key(client)
         if not key:
             return None
+        if not self.rekeyed:
+            self.rekey()
         found = self.store.find_departures(client_key=key)
         variants = () if exact else client_key_variants(client)
         if not found and variants:
@@ -289,6 +303,8 @@ class Departures:
             saved = self.store.insert_departure(record)
             for watcher in self.watchers:
                 watcher(saved, Change.START)  # a departure nobody answers for is reminded too
+            if self.watchers:
+                self.store.save_departure(saved)  # with what they noted on it, as commit saves it
         return Started(saved, created=True)
 
     def answer(self, record: Departure, raw: str, *, actor: str) -> tuple[Departure, Outcome]:

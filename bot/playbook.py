@@ -19,12 +19,30 @@ The exit note is the one client email before the end: once the departure is
 confirmed and a contact email is known, the AM's personal note ({id}:exit_note)
 is due at once for their yes (bot/approvals.py), and after it goes at the
 client's next 09:00 on a working day.
+
+Each plan notes on its departure what it was made from (``planned``, a
+``PlanNote``): a fingerprint of the record, of the settings, prompts and code
+that plan it, and until when it holds. ``plan_all`` (start-up, the daily
+top-up) re-plans only a departure whose fingerprint changed, or whose plan
+no longer holds: a greeting left out comes within the horizon, or one of its
+touches fell due since (the dispatcher may have sent, skipped, held or moved
+it, and the next nudge follows from that), or it waits for a person (a draft,
+an interrupted send). Everything else that changes a plan's inputs goes
+through ``Departures.commit``, which re-plans at once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
+import sys
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from bot.answers import add_months
@@ -71,6 +89,7 @@ __all__ = [
     "EXIT_NOTE_GRACE",
     "TEAM_GRACE",
     "ExitNotePayload",
+    "PlanNote",
     "Playbook",
     "am_or_channel",
     "exit_note_approved",
@@ -114,6 +133,33 @@ EXIT_NOTE_DRAFT_WAIT = timedelta(days=14)
 EXIT_NOTE_GRACE = timedelta(days=5)
 # The option of the "confirmed" question that says the client confirmed they are leaving.
 CONFIRMED = "yes"
+# How many departures plan_all plans in one write.
+PLAN_ALL_BATCH = 200
+# Where a departure keeps its PlanNote.
+PLAN_NOTE = "planned"
+# Raise it when the same answers should now be planned otherwise and no planning module's code changed
+# (PLANNING_MODULES' source is part of the fingerprint anyway): every departure is then planned once more.
+PLAN_VERSION = 1
+# The modules whose code decides what is planned from a record.
+PLANNING_MODULES = ("bot.playbook", "bot.workdays", "bot.countries", "bot.answers", "bot.interview", "bot.departures",
+                    "bot.access", "bot.clock", "prompts.cadence", "storage.records")  # fmt: skip
+# Fields of a departure that planning never reads and that change without a re-plan (the question waiting is
+# noted as it is asked, a stale key is corrected once): left out of the fingerprint, so they re-plan nothing.
+NOT_PLANNED = frozenset({PLAN_NOTE, "prompt", "client_key"})
+# Touches a person may settle at any moment (a draft's Send, the fate of an interrupted send), or start-up
+# does (``sending`` becomes ``unknown``): a departure holding one is planned again by every plan_all.
+UNSETTLED = frozenset({TouchStatus.AWAITING_APPROVAL, TouchStatus.SENDING, TouchStatus.UNKNOWN})
+# The words a plan writes into touches (why one is cancelled): a company's own wording re-plans once.
+PLANNED_WORDS = ("reason_no_longer_planned", "hold_retained", "hold_opted_out", "hold_forgotten", "hold_won_back")
+
+
+class PlanNote(TypedDict):
+    """What a departure's plan was made from, kept on the departure (``planned``)."""
+
+    inputs: str  # fingerprint of the record (less NOT_PLANNED) and of the settings, prompts and code that plan it
+    at: str  # when it was planned, ISO UTC
+    reach: str  # how far ahead greetings were planned then (``at`` plus the greeting horizon)
+    until: str | None  # when it must be looked at again (see the module); None: only when its inputs change
 
 
 class ExitNotePayload(TouchPayload, total=False):
@@ -145,6 +191,10 @@ class Playbook:
         self.cadence = cadence or departures.prompts.cadence
         self.stay_years = stay_years
         self.words = departures.prompts.messages
+        # Everything besides the record that decides the plan: a change to any of it re-plans every departure.
+        self._made_by = _digest([PLAN_VERSION, _code_digest(), _package_version("holidays"), team_zone,
+                                 departures.zone.key, stay_years, repr(self.cadence), repr(departures.prompts.script),
+                                 [self.words.render(key) for key in PLANNED_WORDS]])  # fmt: skip
 
     # -- what follows from the answers ---------------------------------------------------
     def desired(self, record: Departure, existing: list[Touch] | None = None) -> list[NewTouch]:
@@ -463,7 +513,7 @@ class Playbook:
                          latest, zone, payload)  # fmt: skip
 
     # -- planning ------------------------------------------------------------------------
-    def plan(self, record: Departure) -> list[Touch]:
+    def plan(self, record: Departure, *, save: bool = True) -> list[Touch]:
         """Bring the departure's pending touches in line with its answers, in one write.
 
         A touch desired but past its moment is not planned now; one already pending stays for the
@@ -471,6 +521,9 @@ class Playbook:
         A pending email keeps its wait and its reason (held, or the daily cap) but takes
         its planned time again, so it goes once that lifts. One cancelled because it no longer followed
         from the answers is planned again when it does.
+
+        The plan's note (``PlanNote``) is set on ``record`` and saved on the stored departure in the same
+        write; with ``save=False`` the caller saves ``record`` itself in that write (``Departures.commit``).
         """
         now = self.clock.now()
         existing = self.store.find_touches(departure_id=record["id"])
@@ -483,12 +536,14 @@ class Playbook:
         # why what no longer follows is cancelled; either reason lets it be planned again when it follows again
         dropped = retained if record["status"] is Status.RETAINED else no_longer
         wanted: dict[str, NewTouch] = {}
+        beyond: list[datetime] = []  # the due times of greetings left for later
         for fresh in desired:
             if parse_iso(fresh["latest_at"]) <= now:
                 continue
             old = known.get(fresh["key"])
             pending = old is not None and old["status"] == TouchStatus.PENDING
             if fresh["kind"] == TouchKind.GREETING and parse_iso(fresh["due_at"]) > horizon and not pending:
+                beyond.append(parse_iso(fresh["due_at"]))
                 continue  # planned when it comes within the horizon
             wanted[fresh["key"]] = fresh
         stop = self.email_stop(record)
@@ -522,14 +577,77 @@ class Playbook:
             for touch_wanted in wanted.values():
                 touch_wanted["planned_at"] = iso(now)
                 planned.append(self.store.put_touch(touch_wanted))
+            after = {t["key"]: t for t in existing}  # cancelled ones were changed in place
+            after.update((t["key"], t) for t in planned)
+            note = self._note(record, now, horizon, beyond, after.values())
+            if save:
+                self._save_note(record, note)
         return planned
 
+    def _note(self, record: Departure, now: datetime, horizon: datetime, beyond: list[datetime],
+              touches: Iterable[Touch]) -> PlanNote:  # fmt: skip
+        """What this plan was made from, noted on ``record``: until when it holds (see the module)."""
+        ahead = timedelta(days=self.cadence.greeting_horizon_days)
+        moments = [due - ahead for due in beyond]  # the first greeting left out comes within the horizon
+        for touch in touches:
+            if touch["status"] is TouchStatus.PENDING:
+                moments.append(parse_iso(touch["due_at"]))  # the dispatcher takes it from then on
+            elif touch["status"] in UNSETTLED:
+                moments.append(now)
+        until = min(moments, default=None)
+        note: PlanNote = {"inputs": self.plan_inputs(record), "at": iso(now), "reach": iso(horizon),
+                          "until": None if until is None else iso(until)}  # fmt: skip
+        cast(dict[str, Any], record)[PLAN_NOTE] = note
+        return note
+
+    def _save_note(self, record: Departure, note: PlanNote) -> None:
+        """Keep ``note`` on the stored departure. Only the note is written: a caller's copy of the record that
+        is older than the stored one changes nothing (its fingerprint then differs, and it is planned again)."""
+        stored = self.store.get_departure(record["id"])
+        if stored is not None and cast(dict[str, Any], stored).get(PLAN_NOTE) != note:
+            cast(dict[str, Any], stored)[PLAN_NOTE] = note
+            self.store.save_departure(stored)
+
+    def plan_inputs(self, record: NewDeparture) -> str:
+        """The fingerprint of what ``record``'s plan is made from: the record, and what planned it."""
+        made_of = {k: v for k, v in record.items() if k not in NOT_PLANNED}
+        # Of the history, planning reads the status changes only (_save_began, _exit_note_since); every other
+        # entry comes with a change to a field kept here (answers, items, paid_at, opted_out...). Leaving
+        # them out makes the fingerprint a third cheaper to take at start-up.
+        made_of["history"] = [h for h in record["history"] if h["event"] == AuditEvent.STATUS]
+        return _digest([self._made_by, made_of])
+
+    def still_planned(self, record: Departure, now: datetime | None = None) -> bool:
+        """Whether ``record``'s plan holds as it is: made from the same inputs, and nothing due since."""
+        note = cast(dict[str, Any], record).get(PLAN_NOTE)
+        if not isinstance(note, dict):
+            return False  # never planned so, or by an older sendoff
+        now = now or self.clock.now()
+        at, until = note.get("at"), note.get("until")
+        if not isinstance(at, str) or parse_iso(at) > now:
+            return False  # planned at a later moment than now: the clock went back
+        if until is not None and (not isinstance(until, str) or now >= parse_iso(until)):
+            return False
+        return bool(note.get("inputs") == self.plan_inputs(record))
+
     def plan_all(self) -> int:
-        """At start-up: top up every open departure's touches (greetings roll forward), and the digest."""
+        """At start-up, and as time passes: top up the touches of every departure whose plan no longer holds
+        (``still_planned``: greetings roll forward, a nudge follows one that went), and the digest.
+
+        It reads every departure once; start-up's re-keying (``Departures.rekey``) uses the same reading.
+        """
+        now = self.clock.now()
+        records = self.departures.all()
+        if not self.departures.rekeyed:
+            self.departures.rekey(records)
+        stale = [r for r in records if not r.get("forgotten") and not self.still_planned(r, now)]
         count = 0
-        for record in self.departures.all():
-            if not record.get("forgotten"):
-                count += len(self.plan(record))
+        for first in range(0, len(stale), PLAN_ALL_BATCH):
+            # a few hundred plans to a write: when all of them must be made again (a new release), one durable
+            # write (an fsync) each would cost more than the planning
+            with self.store.batch():
+                for record in stale[first : first + PLAN_ALL_BATCH]:
+                    count += len(self.plan(record))
         self.plan_digest()
         return count
 
@@ -556,7 +674,7 @@ class Playbook:
             self.cancel_emails(record, self.words.render("hold_opted_out"))
         elif change == Change.FORGET:
             self.cancel_emails(record, self.words.render("hold_forgotten"))
-        self.plan(record)
+        self.plan(record, save=False)  # the change is saved after its watchers, with the plan's note
 
     def cancel_emails(self, record: Departure, reason: str) -> int:
         """Opt-out and forget: every pending email to the client is cancelled at once, drafts too."""
@@ -608,3 +726,29 @@ def _holiday_day(holiday: Holiday, country: str | None, year: int) -> tuple[date
     if found is None and holiday.fixed is not None:
         return date(year, *holiday.fixed), holiday.label
     return found
+
+
+def _digest(parts: list[Any]) -> str:
+    """A stable fingerprint of JSON-like ``parts``: keys sorted, so that a store that reorders them (a
+    PostgreSQL jsonb column) gives the same one."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@cache
+def _code_digest() -> str:
+    """The source of the planning modules: a new release that plans otherwise re-plans every departure once."""
+    hashed = hashlib.blake2b(digest_size=16)
+    for name in PLANNING_MODULES:
+        module = sys.modules.get(name) or importlib.import_module(name)
+        source = getattr(module, "__file__", None)
+        hashed.update(Path(source).read_bytes() if source else name.encode())
+    return hashed.hexdigest()
+
+
+@cache
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""

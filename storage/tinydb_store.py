@@ -7,7 +7,13 @@ crash can corrupt it, and the cost grows with the data (hundreds of ms at
 - ``sendoff.json`` is a TinyDB database (one table per kind, integer
   document ids, a ``meta`` table with the schema version and generation),
   always replaced atomically: temp file, fsync, ``os.replace``, fsync of the
-  folder. TinyDB reads it at start-up.
+  folder. It is written one record per line, with the meta table last,
+  holding a CRC-32 of everything before it. Reading it back then costs one
+  read and one checksum: each line is a record's text as it was stored, and
+  it is parsed only when its table is first looked into (see
+  storage/memory_store.py). A file in any other layout (written by TinyDB
+  itself, by an older sendoff, or edited by hand) or whose checksum does not
+  match is parsed as JSON in full, once, and refused when it is not valid.
 - Each write appends one JSON line to ``sendoff.json.journal-<generation>``
   and fsyncs it: a small write whatever the size of the data. A line torn by
   a crash was never acknowledged, and is dropped when the store is opened.
@@ -27,17 +33,19 @@ import fcntl
 import io
 import json
 import os
+import re
 import threading
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from storage.contract import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError
-from storage.memory_store import MemoryStore, Write
+from storage.memory_store import MemoryStore, Write, _collector_paused
 
 META = "meta"
 FILE_MODE = 0o600
@@ -46,6 +54,13 @@ READ_ATTEMPTS = 20
 # Below this size the journal is never compacted: rewriting a small snapshot
 # often would cost more than replaying a short journal.
 MIN_COMPACT_BYTES = 1 << 20
+# The snapshot's layout (one record per line, the meta table last with a checksum): the fast way to read it.
+LINES_LAYOUT = 2
+# How the meta table's line begins and the file ends, in that layout.
+META_LINE = b'\n,"' + META.encode() + b'":{"1":'
+META_END = b"}\n}\n"
+# Lines per chunk handed to the writer: few enough that a compaction thread lets go of the GIL often.
+CHUNK_LINES = 64
 
 
 def _fsync_dir(path: Path) -> None:
@@ -75,14 +90,30 @@ def write_atomically(path: Path, chunks: Iterator[str]) -> None:
 
 
 def _snapshot_chunks(tables: dict[str, dict[int, str]], meta: dict[str, Any]) -> Iterator[str]:
-    """TinyDB's file layout, built record by record from stored JSON texts."""
-    yield f'{{"{META}":{{"1":{json.dumps(meta)}}}'
+    """TinyDB's file layout, built record by record from stored JSON texts: one record per line, then the meta
+    table with the checksum of every line before it (see the module).
+
+    A stored text never holds a line break: JSON escapes one inside a string, and the texts are compact.
+    """
+    crc = 0
+    lines = ["{\n"]
+    opened = False
     for table, texts in tables.items():
-        yield f',"{table}":{{'
+        lines.append(f'{"," if opened else ""}"{table}":{{\n')
+        opened = True
         for n, (record_id, text) in enumerate(sorted(texts.items())):
-            yield f'{"," if n else ""}"{record_id}":{text}'
-        yield "}"
-    yield "}\n"
+            lines.append(f'{"," if n else ""}"{record_id}":{text}\n')
+            if len(lines) >= CHUNK_LINES:
+                chunk = "".join(lines)
+                crc = zlib.crc32(chunk.encode(), crc)
+                yield chunk
+                lines = []
+        lines.append("}\n")
+    chunk = "".join(lines)
+    crc = zlib.crc32(chunk.encode(), crc)
+    yield chunk
+    checked = {**meta, "layout": LINES_LAYOUT, "crc32": crc}
+    yield f'{"," if opened else ""}"{META}":{{"1":{json.dumps(checked)}}}\n}}\n'
 
 
 class AtomicJSONStorage(Storage):
@@ -93,20 +124,12 @@ class AtomicJSONStorage(Storage):
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as err:
+        except OSError as err:
             raise StoreCorruptError(_corrupt_message(self.path, err)) from err
-        if not text.strip():
-            raise StoreCorruptError(_corrupt_message(self.path, "the file is empty"))
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StoreCorruptError(_corrupt_message(self.path, err)) from err
-        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-            raise StoreCorruptError(_corrupt_message(self.path, "it is not a TinyDB database"))
-        return data
+        return _parse_database(self.path, raw)
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         tables = {
@@ -116,6 +139,35 @@ class AtomicJSONStorage(Storage):
         }
         meta = dict(data.get(META, {}).get("1", {}))
         write_atomically(self.path, _snapshot_chunks(tables, meta))
+
+
+def _parse_database(path: Path, raw: bytes) -> dict[str, dict[str, Any]]:
+    """The whole file parsed as JSON, checked to be a TinyDB database; StoreCorruptError when it is not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise StoreCorruptError(_corrupt_message(path, err)) from err
+    if not text.strip():
+        raise StoreCorruptError(_corrupt_message(path, "the file is empty"))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise StoreCorruptError(_corrupt_message(path, err)) from err
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise StoreCorruptError(_corrupt_message(path, "it is not a TinyDB database"))
+    return data
+
+
+# One record's line in a table of the line layout: "id":{...}, after a comma but for the first.
+_RECORD_LINE = re.compile(r'^,?"(\d+)":(.+)$', re.MULTILINE)
+
+
+def _records_of(path: Path, table: str, section: bytes) -> dict[int, str]:
+    """The records' texts by id in one table's lines (checksummed, so as the writer wrote them)."""
+    found = _RECORD_LINE.findall(section.decode("utf-8"))
+    if len(found) != section.count(b"\n"):
+        raise StoreCorruptError(_corrupt_message(path, f"a line of its {table} is not a record"))
+    return {int(record_id): text for record_id, text in found}
 
 
 def _corrupt_message(path: Path, why: object) -> str:
@@ -131,24 +183,70 @@ class _TinyDBFiles(MemoryStore):
     path: Path
 
     def _load_snapshot(self) -> int:
-        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        """Read the snapshot into memory; its generation (0 when there is none)."""
         try:
-            found = db.table(META).get(doc_id=1)
-            # get() is typed to return a list too (for doc_ids=): a document is a dict.
-            meta: dict[str, Any] = found if isinstance(found, dict) else {}
-            schema = meta.get("schema", SCHEMA_VERSION)
-            if schema != SCHEMA_VERSION:
-                raise StoreCorruptError(
-                    f"{self.path} has schema version {schema}; this sendoff reads version "
-                    f"{SCHEMA_VERSION}. Use the sendoff release that wrote it."
-                )
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        except OSError as err:
+            raise StoreCorruptError(_corrupt_message(self.path, err)) from err
+        meta = self._read_lines(raw)
+        if meta is None:
+            meta = self._read_parsed(_parse_database(self.path, raw))
+        schema = meta.get("schema", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            raise StoreCorruptError(
+                f"{self.path} has schema version {schema}; this sendoff reads version "
+                f"{SCHEMA_VERSION}. Use the sendoff release that wrote it."
+            )
+        return int(meta.get("generation", 0))
+
+    def _read_lines(self, raw: bytes) -> dict[str, Any] | None:
+        """A snapshot in sendoff's own layout whose checksum holds: each record kept as its text, unparsed
+        (tables indexed when first needed); its meta. None for any other file: it is parsed in full instead."""
+        start = raw.rfind(META_LINE)
+        if start < 0 or not raw.endswith(META_END):
+            return None
+        try:
+            meta = json.loads(raw[start + len(META_LINE) : len(raw) - len(META_END)])
+        except ValueError:
+            return None
+        body = memoryview(raw)[: start + 1]
+        if not isinstance(meta, dict) or meta.get("layout") != LINES_LAYOUT or meta.get("crc32") != zlib.crc32(body):
+            return None
+        sections: dict[str, bytes] = {}
+        at = 2  # after "{\n"
+        while at < len(body):  # each table: its line "name":{ (after a comma but for the first), its records, "}"
+            end = raw.find(b"\n", at, len(body))
+            header = raw[at:end]
+            if end < 0 or not (header.startswith((b'"', b',"')) and header.endswith(b'":{')):
+                return None
+            close = raw.find(b"\n}\n", end, len(body))
+            if close < 0:
+                return None
+            sections[header.lstrip(b",")[1:-3].decode()] = raw[end + 1 : close + 1]
+            at = close + 3
+        if raw[:2] != b"{\n" or at != len(body):
+            return None
+        for table in TABLES:
+            if table in sections:
+                self._unread[table] = partial(_records_of, self.path, table, sections[table])
+        self._unindexed.update(TABLES)
+        return meta
+
+    def _read_parsed(self, data: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """A database parsed in full (any TinyDB file): each record kept, and indexed from that one parse."""
+        with _collector_paused():
             for table in TABLES:
-                for doc in db.table(table).all():
-                    record = {**doc, "id": doc.doc_id}
-                    self._apply((table, doc.doc_id, json.dumps(record, separators=(",", ":"))))
-            return int(meta.get("generation", 0))
-        finally:
-            db.close()
+                for doc_id, doc in data.get(table, {}).items():
+                    if not isinstance(doc, dict) or not doc_id.isdigit():
+                        why = f"{table} record {doc_id!r} is not a record"
+                        raise StoreCorruptError(_corrupt_message(self.path, why))
+                    record = {**doc, "id": int(doc_id)}
+                    self._apply((table, record["id"], json.dumps(record, ensure_ascii=False, separators=(",", ":"))),
+                                record)  # fmt: skip
+        found = data.get(META, {}).get("1")
+        return found if isinstance(found, dict) else {}
 
     def _journal_for(self, generation: int) -> Path:
         return self.path.with_name(f"{self.path.name}.journal-{generation:06d}")
@@ -176,7 +274,7 @@ class _TinyDBFiles(MemoryStore):
                 raise StoreCorruptError(_corrupt_message(journal, err)) from err
             for table, record_id, doc in writes:
                 text = None if doc is None else json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-                self._apply((table, int(record_id), text))
+                self._apply((table, int(record_id), text), doc)
             good_end += len(line)
         if repair and good_end != len(raw):
             with open(journal, "r+b") as handle:
