@@ -53,6 +53,9 @@ TOP_UP_EVERY = timedelta(days=7)
 # Workers sharing each lane (one SMTP connection): while one waits for the server, the next reads its touch
 # and composes its email, so the connection waits for neither. A lane's lock keeps it to one send at a time.
 WORKERS_PER_LANE = 2
+# How long a touch may stay in flight before it counts as cut off (``Dispatcher.cut_off``): far beyond SMTP's
+# timeouts, so that it is never another process's send still going.
+SEND_LEASE = timedelta(minutes=15)
 
 
 class Dispatcher:
@@ -84,18 +87,34 @@ class Dispatcher:
 
     # -- start-up --------------------------------------------------------------------------
     def recover(self) -> list[Touch]:
-        """At start-up: touches left in ``sending`` by a crash become ``unknown``; the count of today's sent."""
-        found = []
-        for touch in self.store.find_touches(statuses=[TouchStatus.SENDING]):
-            touch["status"] = TouchStatus.UNKNOWN
-            touch["reason"] = self.ledger.say("reason_cut_off")
-            self.store.save_touch(touch)
-            found.append(touch)
+        """At start-up: touches left in ``sending`` by a crash become ``unknown`` (with the data shared by
+        several processes, only those in flight longer than ``SEND_LEASE``); the count of today's sent."""
+        found = self.cut_off(everything=not self.store.shared)
         day_ago = iso(self.clock.now() - timedelta(days=1))
         for touch in self.store.find_touches(statuses=[TouchStatus.SENT]):
             sent_at = touch.get("sent_at", "")
             if touch["channel"] == Channel.EMAIL and sent_at > day_ago:
                 self.rate.count(parse_iso(sent_at))
+        return found
+
+    def cut_off(self, *, everything: bool = False) -> list[Touch]:
+        """Touches whose send was cut off become ``unknown``: the AM decides, they are never re-sent blindly.
+
+        A touch is in flight (``sending``) from the moment the server took its recipient until its answer to
+        DATA is recorded: seconds, or SMTP's timeouts at worst. One still in flight ``SEND_LEASE`` later was
+        cut off by a process that stopped. ``everything``: at start-up, with the data to this process alone,
+        every touch in flight was cut off; with several processes, another one's may still be going.
+        """
+        stale_before = iso(self.clock.now() - SEND_LEASE)
+        found = []
+        for touch in self.store.find_touches(statuses=[TouchStatus.SENDING]):
+            if not everything and touch.get("claimed_at", "") > stale_before:
+                continue
+            # only while still in flight: its own process may have recorded the answer meanwhile
+            unknown = self.store.claim_touch(touch["id"], TouchStatus.SENDING, TouchStatus.UNKNOWN,
+                                             reason=self.ledger.say("reason_cut_off"))  # fmt: skip
+            if unknown is not None:
+                found.append(unknown)
         return found
 
     async def ask_about_unknown(self, touches: list[Touch]) -> None:
@@ -116,6 +135,9 @@ class Dispatcher:
         self.courier.settle_owed()  # what went while the store was away is recorded before anything else
         now = self.clock.now()
         settled: list[Settled] = []
+        if self.store.shared:
+            # another process stopped mid-send (or this one, before its restart): its AM is asked, as at start-up
+            await self.ask_about_unknown(self.cut_off())
         for touch in self.store.find_touches(statuses=[TouchStatus.AWAITING_APPROVAL]):
             if parse_iso(touch["latest_at"]) < now:
                 settled.append(self.ledger.end(touch, Outcome.SKIPPED, self.ledger.say("reason_draft_expired")))

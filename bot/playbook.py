@@ -125,6 +125,8 @@ NOT_YET_SENT = frozenset({TouchStatus.PENDING, TouchStatus.AWAITING_APPROVAL})
 STAY_IN_TOUCH_YEARS = 3
 # What a touch is planned as; a pending touch whose plan is unchanged is not written again.
 PLANNED_FIELDS = ("kind", "channel", "recipient", "due_at", "latest_at", "zone", "payload")
+# What a touch being retried after temporary refusals carries from one plan to the next.
+RETRY_FIELDS = ("failing_since", "last_error", "reason", "deferred")
 # The exit note (the AM's personal note to the client, with the link to the short form) waits this long for
 # the AM's yes once the departure is confirmed and a contact email is known; unanswered, it is skipped.
 EXIT_NOTE_DRAFT_WAIT = timedelta(days=14)
@@ -565,6 +567,16 @@ class Playbook:
                         # an update is planned by its approval (bot/updates.py), not from the answers
                         self._cancel(touch, dropped, now)
                     # else: still desired, its moment over: the dispatcher skips it, saying why
+                elif touch.get("failing_since") and fresh_touch["due_at"] <= touch["due_at"]:
+                    # being retried after temporary refusals (bot/sending.py): it keeps its back-off, its count
+                    # and its first refusal, so the 24 hours of retries run on rather than start again. (Moved
+                    # later by the answers, it is a send at a new moment: its refusals start afresh then.)
+                    for field in RETRY_FIELDS:
+                        if field in touch:
+                            fresh_touch[field] = touch[field]  # type: ignore[literal-required]
+                    fresh_touch["due_at"] = touch["due_at"]
+                    if all(touch[f] == fresh_touch[f] for f in PLANNED_FIELDS):  # type: ignore[literal-required]
+                        wanted.pop(key)
                 elif touch.get("deferred") and touch["channel"] != Channel.EMAIL:
                     wanted.pop(key)  # a nudge waiting for its person (working hours, vacation): keep the wait
                 elif touch.get("deferred"):
@@ -576,7 +588,11 @@ class Playbook:
                     wanted.pop(key)  # planned just so already: nothing to write
             for touch_wanted in wanted.values():
                 touch_wanted["planned_at"] = iso(now)
-                planned.append(self.store.put_touch(touch_wanted))
+                if touch_wanted["key"] in known:  # its attempts so far stay counted
+                    touch_wanted["attempts"] = known[touch_wanted["key"]]["attempts"]
+                written = self.store.replace_touch(touch_wanted, known.get(touch_wanted["key"]))
+                if written is not None:  # else changed since it was read (sent, claimed, retried): left as it is
+                    planned.append(written)
             after = {t["key"]: t for t in existing}  # cancelled ones were changed in place
             after.update((t["key"], t) for t in planned)
             note = self._note(record, now, horizon, beyond, after.values())
@@ -682,16 +698,17 @@ class Playbook:
         cancelled = 0
         with self.store.batch():
             for touch in self.store.find_touches(departure_id=record["id"], statuses=NOT_YET_SENT):
-                if touch["channel"] == Channel.EMAIL:
-                    self._cancel(touch, reason, now)
+                if touch["channel"] == Channel.EMAIL and self._cancel(touch, reason, now):
                     cancelled += 1
         return cancelled
 
-    def _cancel(self, touch: Touch, reason: str, now: datetime) -> None:
-        touch["status"] = TouchStatus.CANCELLED
-        touch["reason"] = reason
-        touch["ended_at"] = iso(now)
-        self.store.save_touch(touch)
+    def _cancel(self, touch: Touch, reason: str, now: datetime) -> bool:
+        """Cancel ``touch`` unless it left its status meanwhile (another process claimed it); whether it was."""
+        cancelled = self.store.claim_touch(touch["id"], touch["status"], TouchStatus.CANCELLED, reason=reason,
+                                           ended_at=iso(now))  # fmt: skip
+        if cancelled is not None:
+            touch.update(cancelled)
+        return cancelled is not None
 
 
 def am_or_channel(record: NewDeparture) -> str:

@@ -50,9 +50,6 @@ LONGEST_WAIT = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)  # of temporary refusals, counted from the first
 # The longest a mark waits for the marks of other lanes, to go in one durable write with them.
 MARK_WAIT = timedelta(milliseconds=5)
-# Until prompts/ holds the words (key TEMPORARY_KEY): why a touch failed after a day of temporary refusals.
-TEMPORARY_KEY = "smtp_temporary"
-TEMPORARY_WORDS = "temporarily refused ({error}) for {hours} hours"
 
 
 def retry_at(since: datetime, now: datetime) -> datetime | None:
@@ -83,6 +80,7 @@ class _Mark:
     touch_id: int
     expected: TouchStatus
     attempts: int
+    claimed_at: str
     done: asyncio.Future[Touch | None]
 
 
@@ -117,11 +115,14 @@ class Marks:
             self._expected.discard(ticket)
             self._write_when_due()
 
-    async def mark(self, ticket: int, touch_id: int, expected: TouchStatus, *, attempts: int) -> Touch | None:
-        """The touch moved from ``expected`` to ``sending``, durably; None when it was no longer in ``expected``."""
+    async def mark(self, ticket: int, touch_id: int, expected: TouchStatus, *, attempts: int,
+                   claimed_at: str) -> Touch | None:  # fmt: skip
+        """The touch moved from ``expected`` to ``sending``, durably; None when it was no longer in ``expected``.
+
+        ``claimed_at`` tells a send in flight from one cut off (bot/dispatcher.py, ``Dispatcher.cut_off``)."""
         done: asyncio.Future[Touch | None] = asyncio.get_running_loop().create_future()
         self._expected.discard(ticket)
-        self._queued.append(_Mark(touch_id, expected, attempts, done))
+        self._queued.append(_Mark(touch_id, expected, attempts, claimed_at, done))
         self._write_when_due()
         return await done
 
@@ -148,8 +149,8 @@ class Marks:
             with self.store.batch():
                 for write in owed:
                     write()
-                claimed = [self.store.claim_touch(m.touch_id, m.expected, TouchStatus.SENDING, attempts=m.attempts)
-                           for m in queued]  # fmt: skip
+                claimed = [self.store.claim_touch(m.touch_id, m.expected, TouchStatus.SENDING, attempts=m.attempts,
+                                                 claimed_at=m.claimed_at) for m in queued]  # fmt: skip
         except Exception as err:  # noqa: BLE001 - each waiting send raises it (the store is away)
             for m in queued:
                 if not m.done.done():
@@ -200,7 +201,8 @@ class Courier:
         """
         if touch["channel"] == Channel.EMAIL and record is not None:
             return await self._send_email(touch, record, expected, override, lane)
-        claimed = self.store.claim_touch(touch["id"], expected, TouchStatus.SENDING, attempts=touch["attempts"] + 1)
+        claimed = self.store.claim_touch(touch["id"], expected, TouchStatus.SENDING, attempts=touch["attempts"] + 1,
+                                         claimed_at=iso(self.clock.now()))  # fmt: skip
         if claimed is None:
             return self.ledger.claimed_elsewhere(touch)
         try:
@@ -222,7 +224,8 @@ class Courier:
                 ticket = self.marks.expect()
 
                 async def commit() -> bool:
-                    claimed = await self.marks.mark(ticket, touch["id"], expected, attempts=touch["attempts"] + 1)
+                    claimed = await self.marks.mark(ticket, touch["id"], expected, attempts=touch["attempts"] + 1,
+                                                    claimed_at=iso(self.clock.now()))  # fmt: skip
                     if claimed is not None:
                         marked.append(claimed)
                     return claimed is not None
@@ -333,9 +336,7 @@ class Courier:
 
     def _temporary(self, error: str, lasted: timedelta) -> str:
         hours = max(round(lasted / timedelta(hours=1)), 1)
-        if TEMPORARY_KEY in self.ledger.words.texts:
-            return self.ledger.say(TEMPORARY_KEY, error=error, hours=hours)
-        return TEMPORARY_WORDS.format(error=error, hours=hours)
+        return self.ledger.say("smtp_temporary", error=error, hours=hours)
 
     def settle_owed(self) -> None:
         """Make the writes owed to the store, in order, as one; StoreError (or OSError) if it cannot take them."""

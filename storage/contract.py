@@ -183,6 +183,10 @@ class Store(ABC):
     with their enums restored; an insert returns what it was given plus its id.
     """
 
+    # Whether other processes may use the same data at once (PostgreSQL): then a touch found in flight may be
+    # another process's send, not one cut off by a crash (bot/dispatcher.py).
+    shared = False
+
     # -- departures ---------------------------------------------------------
     def insert_departure(self, record: NewDeparture) -> Departure:
         checked = departure_from({**record})
@@ -222,6 +226,24 @@ class Store(ABC):
         existing = self._id_for_key(TOUCHES, checked["key"])
         if existing is None:
             return touch_from(self._insert(TOUCHES, checked))
+        checked["id"] = existing
+        self._put(TOUCHES, checked)
+        return checked
+
+    def replace_touch(self, record: NewTouch | Touch, read: Touch | None) -> Touch | None:
+        """Write ``record`` under its ``key`` only while the stored touch is still ``read``, as it was read
+        (``read`` None: while there is no touch with that key); None, writing nothing, when another writer
+        got there first: a dispatcher claimed it, a retry moved it, another process planned it.
+
+        A plan is made from what was read; written over a touch changed since, it would undo that change
+        (a claimed touch made pending again is sent twice).
+        """
+        checked = touch_from({**record})
+        existing = self._id_for_key(TOUCHES, checked["key"])
+        if existing is None:
+            return None if read is not None else touch_from(self._insert(TOUCHES, checked))
+        if read is None or self._get(TOUCHES, existing) != {**read, "id": existing}:
+            return None
         checked["id"] = existing
         self._put(TOUCHES, checked)
         return checked

@@ -248,6 +248,8 @@ class PostgresStore(Store):
     """The Store contract on a PostgreSQL database (``postgresql://``, ``postgres://`` or
     ``postgresql+asyncpg://`` URL), whose schema ``migrate`` has brought to the newest revision."""
 
+    shared = True
+
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         sa_url = database_url(url)
         if sa_url is None:
@@ -434,6 +436,26 @@ class PostgresStore(Store):
         upsert = pg_insert(t).values(**values)
         upsert = upsert.on_conflict_do_update(index_elements=[t.c.key], set_={k: upsert.excluded[k] for k in values})
         checked["id"] = self._rows(upsert.returning(t.c.id))[0].id
+        return checked
+
+    def replace_touch(self, record: NewTouch | Touch, read: Touch | None) -> Touch | None:
+        """In one statement: an insert that does nothing when the key exists, or an update whose condition
+        (the stored document is still the one read) PostgreSQL checks on the newest version of the row, after
+        waiting for a claim that holds it locked."""
+        checked = touch_from({**record})
+        doc = _doc(checked)
+        t = TABLE[TOUCHES]
+        values = {"doc": doc, **_columns(TOUCHES, doc)}
+        if read is None:
+            insert = pg_insert(t).values(**values).on_conflict_do_nothing(index_elements=[t.c.key])
+            rows = self._rows(insert.returning(t.c.id))
+        else:
+            was = sa.literal(_doc(touch_from({**read})), JSONB)
+            update = sa.update(t).where(t.c.key == checked["key"], t.c.doc == was).values(**values)
+            rows = self._rows(update.returning(t.c.id))
+        if not rows:
+            return None
+        checked["id"] = rows[0].id
         return checked
 
     def claim_touch(self, touch_id: int, expected: TouchStatus, new: TouchStatus, **changes: Any) -> Touch | None:

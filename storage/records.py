@@ -259,6 +259,8 @@ class NewTouch(TypedDict):
     deferred: NotRequired[str]
     waited: NotRequired[str]  # once sent: the last thing it waited for, when it went later than planned
     last_error: NotRequired[str]
+    failing_since: NotRequired[str]  # when its run of temporary refusals began (bot/sending.py)
+    claimed_at: NotRequired[str]  # when it was last marked in flight (``sending``)
     asked_at: NotRequired[str]
 
 

@@ -153,6 +153,29 @@ async def test_a_temporary_refusal_before_data_leaves_the_touch_pending_never_in
     assert sent["status"] is TouchStatus.SENT and "failing_since" not in sent
 
 
+async def test_a_touch_being_retried_keeps_its_back_off_through_a_re_plan(mail_core, clock, smtp, interview_with):
+    touch = check_in(mail_core, clock, interview_with)
+    smtp.always["RCPT"] = "421 4.7.0 Try again later"
+    first = clock.now()
+    assert (await run_for(mail_core, touch)).outcome is Outcome.RETRY
+    clock.set(parse_iso(mail_core.store.get_touch(touch["id"])["due_at"]))
+    assert (await run_for(mail_core, touch)).outcome is Outcome.RETRY
+    retrying = mail_core.store.get_touch(touch["id"])
+    # an AM's note (any change re-plans the departure) and the daily top-up, between two retries
+    record = mail_core.departures.get(touch["departure_id"])
+    mail_core.departures.edit(record, "in_their_words", actor="ann")
+    mail_core.departures.answer(mail_core.departures.get(record["id"]), "the prices went up", actor="ann")
+    mail_core.playbook.plan_all()
+    kept = mail_core.store.get_touch(touch["id"])
+    assert kept["status"] is TouchStatus.PENDING and kept["due_at"] == retrying["due_at"]
+    assert (kept["attempts"], kept["last_error"], kept["failing_since"]) == (2, "421 4.7.0 Try again later",
+                                                                             retrying["failing_since"])  # fmt: skip
+    clock.set(parse_iso(kept["due_at"]))
+    while (settled := await run_for(mail_core, touch)).outcome is Outcome.RETRY:
+        clock.set(parse_iso(settled.touch["due_at"]))
+    assert settled.outcome is Outcome.FAILED and clock.now() - first == timedelta(hours=24)  # not a day more
+
+
 async def test_a_temporary_refusal_at_data_is_retried_as_well(mail_core, clock, smtp, interview_with):
     touch = check_in(mail_core, clock, interview_with)
     smtp.queued["DATA"] = ["452 4.3.1 Insufficient system storage"]
@@ -306,3 +329,46 @@ async def test_losing_the_database_pauses_dispatch_and_loses_nothing(settings, c
         database_away(False)
         await waker.stop()
         core.close()
+
+
+async def test_a_second_process_leaves_a_send_in_flight_alone_and_takes_up_one_cut_off(
+        settings, clock, smtp, interview_with, pg_url):  # fmt: skip
+    """Two processes on one database: the one starting (or ticking) meanwhile must not call the other's send
+    cut off while it is going; one really cut off is found once in flight for longer than a send can last."""
+    configured = smtp_settings(settings, smtp.port)
+    heard = RecordingNotifier()
+    first = build_core(configured, RecordingNotifier(), clock=clock, store=open_store(pg_url))
+    second = build_core(configured, heard, clock=clock, store=open_store(pg_url))
+    try:
+        touch = check_in(first, clock, interview_with)
+        smtp.hold["DATA"] = asyncio.Event()
+        run = asyncio.create_task(first.dispatcher.run_due())
+        await asyncio.wait_for(smtp.reached["DATA"].wait(), timeout=10)
+        assert second.dispatcher.recover() == []  # the other process starts while the email is in flight
+        await second.dispatcher.run_due()
+        assert second.store.get_touch(touch["id"])["status"] is TouchStatus.SENDING
+        smtp.hold.pop("DATA").set()
+        await run
+        assert first.store.get_touch(touch["id"])["status"] is TouchStatus.SENT and len(smtp.messages) == 1
+
+        other = check_in(first, clock, interview_with, address="max@globex.example", client="Globex")
+        smtp.hold["DATA"] = asyncio.Event()
+        smtp.reached["DATA"].clear()
+        run = asyncio.create_task(first.dispatcher.run_due())
+        await asyncio.wait_for(smtp.reached["DATA"].wait(), timeout=10)
+        run.cancel()  # the first process is killed while the server takes the email
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        clock.advance(timedelta(minutes=14))
+        await second.dispatcher.run_due()
+        assert second.store.get_touch(other["id"])["status"] is TouchStatus.SENDING and heard.notices == []
+        clock.advance(timedelta(minutes=2))
+        await second.dispatcher.run_due()
+        assert second.store.get_touch(other["id"])["status"] is TouchStatus.UNKNOWN
+        assert [n.touch["id"] for n in heard.notices] == [other["id"]]  # its AM decides; nothing re-sent
+        await second.dispatcher.run_due()
+        assert len(heard.notices) == 1 and len(smtp.messages) == 1
+    finally:
+        smtp.hold.pop("DATA", asyncio.Event()).set()
+        first.close()
+        second.close()

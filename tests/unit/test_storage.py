@@ -154,6 +154,23 @@ def test_a_touch_is_claimed_once(store):
     assert store.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING) is None
 
 
+def test_a_plan_is_written_only_over_the_touch_it_was_made_from(store):
+    # absent and read as absent: inserted; present but read as absent: another planner's stays
+    made = store.replace_touch(touch("x"), None)
+    assert made is not None and store.replace_touch(touch("x", due="2026-12-09T08:00:00Z"), None) is None
+    read = store.touch_by_key("x")
+    assert store.replace_touch(touch("x", due="2026-12-02T08:00:00Z"), read)["id"] == made["id"]
+    # the plan read before it moved: written over a newer touch, it would undo the move
+    assert store.replace_touch(touch("x", due="2026-12-05T08:00:00Z"), read) is None
+    moved = store.touch_by_key("x")
+    assert moved["due_at"] == "2026-12-02T08:00:00Z"
+    claimed = store.claim_touch(moved["id"], TouchStatus.PENDING, TouchStatus.SENDING)
+    assert store.replace_touch(touch("x", due="2026-12-07T08:00:00Z"), moved) is None
+    assert store.get_touch(moved["id"]) == claimed
+    assert store.replace_touch(touch("y"), moved) is None and store.touch_by_key("y") is None  # read, now gone
+    assert store.count_touches() == 1
+
+
 def test_event_ids_are_remembered_and_old_ones_pruned(store):
     assert store.remember_event("E1", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
     assert not store.remember_event("E1", "2026-11-25T10:01:00Z", forget_before="2026-11-24T10:00:00Z")
@@ -486,6 +503,23 @@ def test_a_touch_planned_by_two_processes_at_once_is_one_touch(two_stores):
     first, second = two_stores
     planned = race([lambda: first.put_touch(touch("same")), lambda: second.put_touch(touch("same"))])
     assert planned[0]["id"] == planned[1]["id"] and first.count_touches() == 1
+
+
+def test_a_plan_never_undoes_another_process_claiming_its_touch(two_stores):
+    first, second = two_stores
+    read = first.put_touch(touch("x"))
+    with second.batch():
+        assert second.claim_touch(read["id"], TouchStatus.PENDING, TouchStatus.SENDING) is not None
+        # the planner's write waits for the claim's transaction, then finds the touch changed
+        written = []
+        worker = threading.Thread(target=lambda: written.append(
+            first.replace_touch(touch("x", due="2026-12-09T08:00:00Z"), read)))
+        worker.start()
+        worker.join(timeout=0.3)
+        assert written == []
+    worker.join(timeout=10)
+    assert written == [None]
+    assert first.get_touch(read["id"])["status"] is TouchStatus.SENDING
 
 
 def test_ids_given_by_a_copy_move_the_sequence_on(pg_url):
