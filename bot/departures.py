@@ -54,6 +54,7 @@ class Change(StrEnum):
     OPT_OUT = "opt_out"
     FORGET = "forget"
     ITEM = "item"
+    ASSIGNED = "assigned"
 
 
 Watcher = Callable[[Departure, Change], None]
@@ -82,6 +83,27 @@ class Started:
     created: bool  # False: an open departure for this client already existed
 
 
+def rekey_departures(store: Store) -> int:
+    """Give every stored departure the key ``client_key`` makes of its name now; how many changed.
+
+    Records stored before keys folded accents hold "müllergmbh" where a lookup now asks for "mullergmbh", and
+    a lookup reads only the stored key. Re-keying once is simpler than recomputing every name's key on every
+    lookup, and it keeps lookups, prefixes and the "already open" check of ``start`` agreeing. A forgotten
+    record keeps its empty key: it is found by no name.
+    """
+    stale = []
+    for record in store.find_departures():
+        key = client_key(record["client"])
+        if record["client_key"] and key and record["client_key"] != key:
+            record["client_key"] = key
+            stale.append(record)
+    if stale:
+        with store.batch():  # an index correction, not a change anyone made: no history, no watchers
+            for record in stale:
+                store.save_departure(record)
+    return len(stale)
+
+
 class Departures:
     """The departures and their interviews: recording, reading back, answering.
 
@@ -101,36 +123,15 @@ class Departures:
         # Called with each change, inside its write and before the record is saved: the playbook re-plans
         # the touches and notes on the record what its plan was made from (saved with the change).
         self.watchers: list[Watcher] = []
-        self.rekeyed = False  # see rekey
+        # A database (shared) was filled by this release, or re-keyed when a file was moved into it
+        # (``sendoff move-data``): reading every departure there is what start-up no longer does.
+        self.rekeyed = store.shared  # see rekey
 
-    def rekey(self, records: list[Departure] | None = None) -> int:
-        """Give every stored departure the key ``client_key`` makes of its name now; how many changed.
-
-        Records stored before keys folded accents hold "müllergmbh" where a
-        lookup now asks for "mullergmbh", and a lookup reads only the stored
-        key. Re-keying once per process is simpler than recomputing every
-        name's key on every lookup, and it keeps lookups, prefixes and the
-        "already open" check of ``start`` agreeing. A forgotten record keeps
-        its empty key: it is found by no name.
-
-        It runs before the first lookup by name, or with the start-up's own
-        pass over every departure (``records``, read by ``Playbook.plan_all``),
-        not when the store is opened: reading every departure only for this
-        would double what start-up reads, and ``sendoff report`` never looks
-        a client up by name.
-        """
+    def rekey(self) -> int:
+        """Give every stored departure the key ``client_key`` makes of its name now, once per process before
+        the first lookup by name (``rekey_departures``); how many changed."""
         self.rekeyed = True
-        stale = []
-        for record in self.store.find_departures() if records is None else records:
-            key = client_key(record["client"])
-            if record["client_key"] and key and record["client_key"] != key:
-                record["client_key"] = key
-                stale.append(record)
-        if stale:
-            with self.store.batch():  # an index correction, not a change anyone made: no history, no watchers
-                for record in stale:
-                    self.store.save_departure(record)
-        return len(stale)
+        return rekey_departures(self.store)
 
     def commit(self, record: Departure, change: Change) -> None:
         """Save ``record`` and what its watchers write about the change (touches), all or nothing.
@@ -472,7 +473,7 @@ class Departures:
         if record["am"] != am:
             record["am"] = am
             self.note(record, {"at": self.now(), "by": actor, "event": AuditEvent.ASSIGNED, "to": am})
-            self.store.save_departure(record)
+            self.commit(record, Change.ASSIGNED)  # its nudges go to the AM now, not the channel
         return record
 
     def set_am_email(self, record: Departure, email: str) -> Departure:

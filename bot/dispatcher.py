@@ -91,10 +91,9 @@ class Dispatcher:
         several processes, only those in flight longer than ``SEND_LEASE``); the count of today's sent."""
         found = self.cut_off(everything=not self.store.shared)
         day_ago = iso(self.clock.now() - timedelta(days=1))
-        for touch in self.store.find_touches(statuses=[TouchStatus.SENT]):
-            sent_at = touch.get("sent_at", "")
-            if touch["channel"] == Channel.EMAIL and sent_at > day_ago:
-                self.rate.count(parse_iso(sent_at))
+        for touch in self.store.find_touches(statuses=[TouchStatus.SENT], sent_after=day_ago):
+            if touch["channel"] == Channel.EMAIL:
+                self.rate.count(parse_iso(touch["sent_at"]))
         return found
 
     def cut_off(self, *, everything: bool = False) -> list[Touch]:
@@ -126,7 +125,7 @@ class Dispatcher:
                 await self.courier.tell(self.notices.cut_off(touch, record, self.drafts.compose(touch, record)))
 
     def next_due(self) -> str | None:
-        pending = self.store.find_touches(statuses=[TouchStatus.PENDING])
+        pending = self.store.find_touches(statuses=[TouchStatus.PENDING], limit=1)
         return pending[0]["due_at"] if pending else None
 
     # -- the run ---------------------------------------------------------------------------

@@ -147,7 +147,7 @@ PLANNING_MODULES = ("bot.playbook", "bot.workdays", "bot.countries", "bot.answer
                     "bot.access", "bot.clock", "prompts.cadence", "storage.records")  # fmt: skip
 # Fields of a departure that planning never reads and that change without a re-plan (the question waiting is
 # noted as it is asked, a stale key is corrected once): left out of the fingerprint, so they re-plan nothing.
-NOT_PLANNED = frozenset({PLAN_NOTE, "prompt", "client_key"})
+NOT_PLANNED = frozenset({PLAN_NOTE, "plan_by", "plan_until", "prompt", "client_key"})
 # Touches a person may settle at any moment (a draft's Send, the fate of an interrupted send), or start-up
 # does (``sending`` becomes ``unknown``): a departure holding one is planned again by every plan_all.
 UNSETTLED = frozenset({TouchStatus.AWAITING_APPROVAL, TouchStatus.SENDING, TouchStatus.UNKNOWN})
@@ -613,7 +613,7 @@ class Playbook:
         until = min(moments, default=None)
         note: PlanNote = {"inputs": self.plan_inputs(record), "at": iso(now), "reach": iso(horizon),
                           "until": None if until is None else iso(until)}  # fmt: skip
-        cast(dict[str, Any], record)[PLAN_NOTE] = note
+        _set_note(record, note, self._made_by)
         return note
 
     def _save_note(self, record: Departure, note: PlanNote) -> None:
@@ -621,7 +621,7 @@ class Playbook:
         is older than the stored one changes nothing (its fingerprint then differs, and it is planned again)."""
         stored = self.store.get_departure(record["id"])
         if stored is not None and cast(dict[str, Any], stored).get(PLAN_NOTE) != note:
-            cast(dict[str, Any], stored)[PLAN_NOTE] = note
+            _set_note(stored, note, self._made_by)
             self.store.save_departure(stored)
 
     def plan_inputs(self, record: NewDeparture) -> str:
@@ -650,13 +650,24 @@ class Playbook:
         """At start-up, and as time passes: top up the touches of every departure whose plan no longer holds
         (``still_planned``: greetings roll forward, a nudge follows one that went), and the digest.
 
-        It reads every departure once; start-up's re-keying (``Departures.rekey``) uses the same reading.
+        With the data in a file, start-up reads every departure anyway: the names' keys are checked then too
+        (``Departures.rekey``), rather than on the first lookup, which a person waits for.
         """
-        now = self.clock.now()
-        records = self.departures.all()
         if not self.departures.rekeyed:
-            self.departures.rekey(records)
-        stale = [r for r in records if not r.get("forgotten") and not self.still_planned(r, now)]
+            self.departures.rekey()
+        now = self.clock.now()
+        # only those the store finds planned by something else, or until now: every other change went through
+        # Departures.commit, which re-planned it then
+        records = self.store.departures_to_plan(self._made_by, iso(now))
+        forgotten = [r for r in records if r.get("forgotten")]
+        if forgotten:  # nothing is planned for them again: noted so, they are not found again
+            with self.store.batch():
+                for record in forgotten:
+                    cast(dict[str, Any], record).update(plan_by=self._made_by, plan_until=None)
+                    self.store.save_departure(record)
+        # (a plan noted by a release that kept no plan_by is made again, once: then the store finds it)
+        stale = [r for r in records if not r.get("forgotten")
+                 and (r.get("plan_by") != self._made_by or not self.still_planned(r, now))]  # fmt: skip
         count = 0
         for first in range(0, len(stale), PLAN_ALL_BATCH):
             # a few hundred plans to a write: when all of them must be made again (a new release), one durable
@@ -743,6 +754,15 @@ def _holiday_day(holiday: Holiday, country: str | None, year: int) -> tuple[date
     if found is None and holiday.fixed is not None:
         return date(year, *holiday.fixed), holiday.label
     return found
+
+
+def _set_note(record: Departure, note: PlanNote, made_by: str) -> None:
+    """Keep ``note`` on ``record``, with what planned it and until when beside it, where the store can find
+    the departures whose plan no longer holds without reading every one (``Store.departures_to_plan``)."""
+    fields = cast(dict[str, Any], record)
+    fields[PLAN_NOTE] = note
+    fields["plan_by"] = made_by
+    fields["plan_until"] = note["until"]
 
 
 def _digest(parts: list[Any]) -> str:

@@ -31,6 +31,10 @@ Definitions (each is stated once in the report, by prompts/report.txt.j2):
 - The client's reason: ``client_voice["reason"]`` (the exit note's form), beside the AM's reason answer; never
   of a forgotten departure (forget erases it).
 
+The store gives the report an outline of each departure (``Reader.outline``): only the parts these
+definitions read (PostgreSQL cuts them out in SQL, so the whole documents are neither shipped nor parsed).
+The figures are computed here alone, and the same from outlines as from whole records.
+
 The words and layout are Jinja2 templates of prompts/ (report.txt.j2, digest.txt.j2 and the
 counted words of report_words.j2), which a company may replace in SENDOFF_PROMPTS.
 """
@@ -44,7 +48,7 @@ import os
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -57,11 +61,13 @@ from bot.charts import ChartData, render_png
 from bot.clock import iso, parse_iso
 from bot.countries import country_names
 from bot.departures import SAVE_ATTEMPT, Departures
+from bot.interview import InterviewState
 from bot.periods import ALL_TIME, Period, month, months_to, parse_period
 from bot.replies import CommandRef, Refusal
-from prompts import Messages, Prompts
-from storage.contract import NewTeamSize, TeamSize
-from storage.records import OPEN, STATUS_ORDER, AuditEvent, Departure, SaveOutcome, Status
+from prompts import Messages, Prompts, Question
+from storage.contract import NewTeamSize, Outline, TeamSize
+from storage.memory_store import collector_paused
+from storage.records import OPEN, STATUS_ORDER, AuditEvent, SaveOutcome, Status
 
 # Revenue is lost once the client is leaving (by decision, or a save attempt that lapsed) or gone; it is at
 # stake while the departure is open and undecided.
@@ -69,6 +75,11 @@ LOST = frozenset({Status.DEPARTED, Status.LEAVING})
 AT_STAKE = OPEN - LOST
 # The question whose answer dates the departure itself (the default interview's id; it has no role).
 NOTIFIED_QUESTION = "notified_on"
+# The answers the report reads, by the role of their question.
+ROLES = ("reason", "fixable", "revenue", "country", "workload")
+# What the report reads of a departure beside those answers and its status changes (``Reader.outline``);
+# ``build_report`` is also given whole records, which hold these and more.
+FIELDS = ("client", "am", "created_at", "updated_at", "forgotten", "save_outcome", "client_voice")
 # Where the text report shows months one by one, at most this many (the latest); exports have all.
 MONTHS_SHOWN = 24
 # Reasons drawn apart in the chart; the rest are drawn together as one.
@@ -313,6 +324,10 @@ class Report:
 # -- reading the departures ------------------------------------------------------------------------------
 
 
+# A departure as the report reads it: a whole stored record, or its outline (``Reader.outline``).
+Read = Mapping[str, Any]
+
+
 class Reader:
     """Turns stored departures into rows: each record's interview is read once."""
 
@@ -320,18 +335,58 @@ class Reader:
         self.departures = departures
         self.interview = departures.interview
         self.zone = departures.zone
-        script = departures.prompts.script
-        reason = script.by_role("reason")
+        self.script = departures.prompts.script
+        self.questions: dict[str, Question | None] = {role: self.script.by_role(role) for role in ROLES}
+        reason = self.questions["reason"]
         self.reason_labels = {o.id: o.label for o in reason.options} if reason else {}
         self.countries = country_names()
-        self.workload_question = script.by_role("workload")
+        self.workload_question = self.questions["workload"]
+        # Many moments recur (a status change recorded with its departure, a day's batch of CRM reports).
+        self._days: dict[str, date] = {}
+
+    @property
+    def outline(self) -> Outline:
+        """What the report reads of each departure, a small part of a whole one (the answers that settle its
+        roles, without their display text; no history but the status changes): the store ships only that."""
+        needed: dict[str, None] = {NOTIFIED_QUESTION: None}
+        # Whether a question applies rests on the answers its conditions name, and on whether theirs apply.
+        waiting = [q for q in self.questions.values() if q is not None]
+        while waiting:
+            question = waiting.pop()
+            if question.id in needed:
+                continue
+            needed[question.id] = None
+            for condition in question.when:
+                above = self.script.question(condition.question)
+                if above is None:
+                    needed.setdefault(condition.question, None)
+                else:
+                    waiting.append(above)
+        return Outline(fields=FIELDS, answers=tuple(needed), answer_fields=("value", "at"),
+                       history_events=(AuditEvent.STATUS,))  # fmt: skip
 
     def local_day(self, moment: str) -> date:
-        return parse_iso(moment).astimezone(self.zone).date()
+        day = self._days.get(moment)
+        if day is None:
+            day = self._days[moment] = parse_iso(moment).astimezone(self.zone).date()
+        return day
 
-    def row(self, record: Departure) -> Row:
-        state = self.departures.state(record)
-        value = self.interview.value_of
+    def value(self, state: InterviewState, role: str) -> Any:
+        """``Interview.value_of``, the question of each role looked up once rather than per departure."""
+        question = self.questions[role]
+        if question is None or (question.when and not self.interview.applies(question, state)):
+            return None
+        answer = state.answers.get(question.id)
+        return None if answer is None else answer.get("value")
+
+    @staticmethod
+    def state(record: Read) -> InterviewState:
+        """The answers alone: an outline holds nothing else of the interview, and the report reads nothing else."""
+        return InterviewState(answers=record["interview"]["answers"])
+
+    def row(self, record: Read) -> Row:
+        state = self.state(record)
+        value = self.value
         forgotten = bool(record.get("forgotten"))
         status = record["status"]
         reason = value(state, "reason")
@@ -339,7 +394,8 @@ class Reader:
         attempted = fixable in SAVE_ATTEMPT
         revenue = value(state, "revenue")
         country = None if forgotten else value(state, "country")
-        notified = None if forgotten else state.values().get(NOTIFIED_QUESTION)
+        notified_answer = None if forgotten else state.answers.get(NOTIFIED_QUESTION)
+        notified = None if notified_answer is None else notified_answer.get("value")
         status_changes = [h for h in record["history"] if h["event"] == AuditEvent.STATUS]
         voice = None if forgotten else record.get("client_voice")
         said = voice.get("reason") if voice else None
@@ -367,7 +423,7 @@ class Reader:
             client_reason_label=self.reason_labels.get(said, said) if said else None,
         )
 
-    def workload_answers(self, records: Iterable[Departure]) -> list[tuple[str, date, int]]:
+    def workload_answers(self, records: Iterable[Read]) -> list[tuple[str, date, int]]:
         """Each account manager's answers to the workload question (am, day answered, count), oldest first.
 
         Never of a forgotten departure (it counts for no account manager), nor of an unclaimed one.
@@ -379,8 +435,8 @@ class Reader:
         for record in records:
             if record.get("forgotten") or not record["am"] or question.id not in record["interview"]["answers"]:
                 continue
-            state = self.departures.state(record)
-            value = self.interview.value_of(state, "workload")
+            state = self.state(record)
+            value = self.value(state, "workload")
             answer = state.answers.get(question.id)
             if answer is None or isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 continue
@@ -402,10 +458,10 @@ class Reader:
         return None
 
 
-def _outcome(record: Departure, status: Status) -> SaveOutcome | None:
+def _outcome(record: Read, status: Status) -> SaveOutcome | None:
     recorded = record.get("save_outcome")
     if recorded is not None:
-        return recorded
+        return SaveOutcome(recorded)
     # Records from before outcomes were kept, or a status set by hand straight from the interview.
     if status is Status.RETAINED:
         return SaveOutcome.SAVED
@@ -535,11 +591,27 @@ def _won_back_in(rows: Iterable[Row], period: Period) -> int:
     return sum(period.contains(day) for row in rows for day in row.won_back_on)
 
 
-def build_report(departures: Departures, period: Period = ALL_TIME, *, records: list[Departure] | None = None,
+def read_departures(departures: Departures) -> Sequence[Read]:
+    """Every departure, as much of each as the report reads (``Reader.outline``): for several reports of the
+    same moment (the digest's month and its trend), read once."""
+    with collector_paused():
+        return departures.store.outline_departures(Reader(departures).outline)
+
+
+def build_report(departures: Departures, period: Period = ALL_TIME, *, records: Sequence[Read] | None = None,
                  team_sizes: list[TeamSize] | None = None) -> Report:  # fmt: skip
-    """The figures of the departures recorded in ``period``, beside those of the period before it."""
+    """The figures of the departures recorded in ``period``, beside those of the period before it.
+
+    ``records``: the departures (whole, or as ``read_departures`` reads them); by default every one in the store.
+    """
+    with collector_paused():
+        return _build_report(departures, period, read_departures(departures) if records is None else records,
+                             team_sizes)  # fmt: skip
+
+
+def _build_report(departures: Departures, period: Period, records: Sequence[Read],
+                  team_sizes: list[TeamSize] | None) -> Report:  # fmt: skip
     reader = Reader(departures)
-    records = departures.all() if records is None else records
     said = reader.team_sizes(departures.store.team_sizes() if team_sizes is None else team_sizes)
     workload = reader.workload_answers(records)
     everyone = [reader.row(r) for r in records]
@@ -568,14 +640,14 @@ def build_report(departures: Departures, period: Period = ALL_TIME, *, records: 
         monthly=tuple(monthly),
         by_reason=_groups(rows, lambda r: (r.reason, r.reason_label)),
         by_country=_groups(rows, lambda r: (r.country, r.country_label)),
-        workload=_workload(departures, rows, records),
+        workload=_workload(reader, rows, records),
         by_status={s: n for s in STATUS_ORDER if (n := sum(r.status is s for r in rows))},
         zone=departures.zone.key,
         heard=heard(rows),
     )
 
 
-def _workload(departures: Departures, rows: list[Row], records: list[Departure]) -> tuple[Workload, ...]:
+def _workload(reader: Reader, rows: list[Row], records: Sequence[Read]) -> tuple[Workload, ...]:
     """Per account manager, forgotten departures left out; active clients as the AM last said."""
     per_am: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
@@ -583,7 +655,7 @@ def _workload(departures: Departures, rows: list[Row], records: list[Departure])
             per_am[row.am].append(row)
     if not per_am:
         return ()
-    latest: dict[str, Departure] = {}
+    latest: dict[str, Read] = {}
     for record in records:
         am = record["am"]
         if am in per_am and not record.get("forgotten") and (
@@ -591,7 +663,7 @@ def _workload(departures: Departures, rows: list[Row], records: list[Departure])
             latest[am] = record
     found = []
     for am, own in sorted(per_am.items()):
-        active = departures.answer_value(latest[am], "workload") if am in latest else None
+        active = reader.value(reader.state(latest[am]), "workload") if am in latest else None
         group = _group(am, am, own, len(rows))
         at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
         for row in own:
@@ -743,8 +815,9 @@ def digest_text(departures: Departures, month_name: str) -> Digest:
     The store is read here, on the caller's thread, for the chart too: it may be drawn in another.
     """
     first = date.fromisoformat(f"{month_name}-01")
-    report = build_report(departures, month(first))
-    trend = build_report(departures, months_to(first, TREND_MONTHS))
+    records, sizes = read_departures(departures), departures.store.team_sizes()
+    report = build_report(departures, month(first), records=records, team_sizes=sizes)
+    trend = build_report(departures, months_to(first, TREND_MONTHS), records=records, team_sizes=sizes)
     text = departures.prompts.render_template("digest.txt.j2", month=month_name, **report_context(report))
     return Digest(text, report, trend, departures.prompts.messages)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot import __version__
 from bot.clock import ClockFileError, SavedClock, clock_path
+from bot.departures import rekey_departures
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import run_console
 from handlers.logs import configure_logging
@@ -22,7 +23,7 @@ from handlers.preview_command import preview_emails
 from handlers.report_command import add_report_arguments, run_report
 from handlers.server import serve
 from prompts import PromptError, load_prompts
-from storage import StoreError, database_url, mask_url
+from storage import StoreError, database_url, mask_url, open_store
 from storage.backup import backup_tinydb, default_backup_path
 from storage.tinydb_store import TinyDBStore
 
@@ -145,6 +146,11 @@ def _move_data(settings: Settings, to: str) -> int:
         copied, found = move_data(source, url)
     finally:
         source.close()
+    target = open_store(url)
+    try:
+        rekey_departures(target)  # the file's older keys: processes on a database never re-key at start-up
+    finally:
+        target.close()
     print(f"Copied {settings.db_path} into {shown}, ids kept:")
     for table, count in copied.items():
         print(f"  {table:<12} {count:>7} copied, {found[table]:>7} in the database")

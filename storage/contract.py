@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -43,8 +44,8 @@ TABLES = (DEPARTURES, TOUCHES, EVENTS, TEAM_SIZES, UPDATES)
 # Fields kept in memory beside each record so that lists and lookups never
 # have to parse every stored document.
 INDEXED: dict[str, tuple[str, ...]] = {
-    DEPARTURES: ("client_key", "status", "am", "updated_at"),
-    TOUCHES: ("key", "departure_id", "status", "due_at", "kind"),
+    DEPARTURES: ("client_key", "status", "am", "updated_at", "plan_by", "plan_until"),
+    TOUCHES: ("key", "departure_id", "status", "due_at", "kind", "sent_at"),
     EVENTS: ("key", "at"),
     TEAM_SIZES: ("at",),
     UPDATES: ("status",),
@@ -89,6 +90,65 @@ def team_size_from(raw: dict[str, Any]) -> TeamSize:
         if not isinstance(raw[name], str):
             raise TypeError(f"a team size's {name} must be text, not {raw[name]!r}")
     return raw  # type: ignore[return-value]  # checked field by field above
+
+
+# Always in an outline: the id, and what ``departure_from`` restores to enums without asking.
+OUTLINE_ALWAYS = ("status", "source")
+# Given in their cut-down form, never whole.
+_OUTLINE_PARTS = frozenset({"id", "interview", "history"})
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The parts of each departure that a reader of every one of them needs (``sendoff report`` reads
+    10,000 departures, and a few fields of each): the rest is neither shipped nor parsed where the
+    backend can avoid it.
+
+    An outline holds ``id``, ``status`` and ``source``; the top-level ``fields`` named; ``interview.answers``
+    with the answers to the questions named in ``answers``, each with only its ``answer_fields``; and
+    ``history`` with the entries whose event is one of ``history_events``, in their order. A field that
+    is null may be left out, at any depth (PostgreSQL's outlines leave out every one: stripping them here
+    would cost more than the cut saves), so an outline's fields are read with ``.get``.
+    """
+
+    fields: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()  # question ids
+    answer_fields: tuple[str, ...] = ()
+    history_events: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if _OUTLINE_PARTS & set(self.fields):
+            raise ValueError(f"an outline gives {', '.join(sorted(_OUTLINE_PARTS))} itself, not as fields")
+
+    @property
+    def top(self) -> tuple[str, ...]:
+        """The top-level fields of the document kept, each once."""
+        return tuple(dict.fromkeys(OUTLINE_ALWAYS + self.fields))
+
+    def cut(self, raw: Record) -> Record:
+        """``raw``, a whole stored departure, cut down to this outline."""
+        answers = (raw.get("interview") or {}).get("answers") or {}
+        kept: dict[str, Any] = {}
+        for question in self.answers:
+            if question in answers:
+                answer = answers[question] if isinstance(answers[question], dict) else {}
+                kept[question] = {f: answer[f] for f in self.answer_fields if f in answer}
+        events = set(self.history_events)
+        cut: Record = {name: raw[name] for name in self.top if name in raw}
+        cut["interview"] = {"answers": kept}
+        cut["history"] = [entry for entry in raw.get("history") or () if entry["event"] in events]
+        cut["id"] = raw["id"]
+        return cut
+
+    def read(self, raw: Record) -> Record:
+        """``raw`` cut down, its enums restored: a stored departure as ``Store.outline_departures`` gives it."""
+        return outline_from(self.cut(raw))
+
+
+def outline_from(raw: Record) -> Record:
+    """A stored outline with the enums of what it holds restored, as in a whole departure."""
+    departure_from(raw)
+    return raw
 
 
 # -- where the data is (SENDOFF_DB): a file path, or a PostgreSQL URL ----------------------------
@@ -216,8 +276,20 @@ class Store(ABC):
         )
         return [_restore(departure_from, DEPARTURES, raw) for raw in found]
 
+    def departures_to_plan(self, plan_by: str, now: str) -> list[Departure]:
+        """The departures whose plan no longer holds, oldest first: planned by something other than
+        ``plan_by`` (another release, other settings; never planned so), or only until ``now`` or before
+        (their ``plan_until``; bot/playbook.py). Start-up reads these, not every departure."""
+        found = self._select(DEPARTURES, lambda f: f["plan_by"] != plan_by or (f["plan_until"] or "~") <= now)
+        return [_restore(departure_from, DEPARTURES, raw) for raw in found]
+
     def count_departures(self) -> int:
         return self._count(DEPARTURES)
+
+    def outline_departures(self, outline: Outline) -> list[Record]:
+        """Every departure, oldest first, cut down to ``outline`` (see ``Outline``), its enums restored."""
+        found = self._select(DEPARTURES, lambda _: True)
+        return [_restore(outline.read, DEPARTURES, raw) for raw in found]
 
     # -- touches ------------------------------------------------------------
     def put_touch(self, record: NewTouch | Touch) -> Touch:
@@ -265,19 +337,24 @@ class Store(ABC):
         departure_id: int | None = None,
         statuses: Iterable[TouchStatus] | None = None,
         due_before: str | None = None,
+        sent_after: str | None = None,
+        limit: int | None = None,
     ) -> list[Touch]:
-        """Touches matching every filter, earliest due first.
+        """Touches matching every filter, earliest due first (a touch without a due time first of all);
+        the first ``limit`` of them.
 
-        ``due_before`` compares ISO-8601 UTC strings, which sort as times do.
+        ``due_before`` (due at or before) and ``sent_after`` (sent after) compare ISO-8601 UTC strings, which
+        sort as times do.
         """
         equal: Equal = {"departure_id": departure_id, "status": set(statuses) if statuses is not None else None}
         found = self._select(
             TOUCHES,
-            lambda f: due_before is None or (f["due_at"] or "") <= due_before,
+            lambda f: ((due_before is None or (f["due_at"] or "") <= due_before)
+                       and (sent_after is None or (f["sent_at"] or "") > sent_after)),
             {k: v for k, v in equal.items() if v is not None},
-        )
+        )  # fmt: skip
         found.sort(key=lambda t: (t.get("due_at") or "", t["id"]))
-        return [_restore(touch_from, TOUCHES, raw) for raw in found]
+        return [_restore(touch_from, TOUCHES, raw) for raw in found[:limit]]
 
     def count_touches(self) -> int:
         return self._count(TOUCHES)

@@ -27,12 +27,14 @@ from operator import itemgetter
 from typing import Any
 
 from storage.contract import (
+    DEPARTURES,
     INDEXED,
     LOOKUP,
     TABLES,
     TOUCHES,
     UNIQUE,
     Equal,
+    Outline,
     Predicate,
     Record,
     Store,
@@ -49,8 +51,14 @@ Due = tuple[str, int]
 _due_of = itemgetter(0)
 
 
+def _discard(entries: list[Due], entry: Due) -> None:
+    at = bisect_left(entries, entry)
+    if at < len(entries) and entries[at] == entry:
+        del entries[at]
+
+
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Parsing many records makes hundreds of thousands of dicts, and every few hundred of them would start a
     garbage collection that walks the objects kept so far: a cost that grows with what is read (measured:
     a second read of 10,000 departures took twice as long as the first with it running). Parsed JSON holds
@@ -74,6 +82,8 @@ class MemoryStore(Store):
         self._ids_by: dict[str, dict[str, dict[Any, set[int]]]] = {t: {f: {} for f in LOOKUP[t]} for t in LOOKUP}
         # touch status -> [(due_at or "", id)], sorted: "what is due" is a prefix of its status's list
         self._due: dict[str, list[Due]] = {}
+        # (sent_at, id) of every touch sent, sorted: "what went since" is a suffix
+        self._sent: list[Due] = []
         # Tables held as texts only (read in bulk from a file), indexed when first needed (see the module).
         self._unindexed: set[str] = set()
         self._next_id: dict[str, int] = {t: 1 for t in TABLES}
@@ -174,6 +184,11 @@ class MemoryStore(Store):
                 insort(entries, (fields["due_at"] or "", record_id))
             else:
                 entries.append((fields["due_at"] or "", record_id))
+            if fields["sent_at"]:
+                if in_order:
+                    insort(self._sent, (fields["sent_at"], record_id))
+                else:
+                    self._sent.append((fields["sent_at"], record_id))
 
     def _unindex(self, table: str, record_id: int, old: dict[str, Any]) -> None:
         if table in UNIQUE:
@@ -181,11 +196,9 @@ class MemoryStore(Store):
         for name, ids in self._ids_by.get(table, {}).items():
             ids.get(old[name], set()).discard(record_id)
         if table == TOUCHES:
-            entries = self._due.get(old["status"], [])
-            entry = (old["due_at"] or "", record_id)
-            at = bisect_left(entries, entry)
-            if at < len(entries) and entries[at] == entry:
-                del entries[at]
+            _discard(self._due.get(old["status"], []), (old["due_at"] or "", record_id))
+            if old["sent_at"]:
+                _discard(self._sent, (old["sent_at"], record_id))
 
     # -- loading in bulk (the TinyDB backend) -------------------------------------------
     @property
@@ -223,7 +236,8 @@ class MemoryStore(Store):
             ids.clear()
         if table == TOUCHES:
             self._due.clear()
-        with _collector_paused():
+            self._sent.clear()
+        with collector_paused():
             for record_id, text in texts:
                 try:
                     record = json.loads(text)
@@ -238,6 +252,7 @@ class MemoryStore(Store):
         if table == TOUCHES:
             for entries in self._due.values():
                 entries.sort()
+            self._sent.sort()
         self._unindexed.discard(table)
         return kept
 
@@ -271,8 +286,25 @@ class MemoryStore(Store):
             fields = self._fields[table]
             return [record for record_id, record in parsed if predicate(fields[record_id])]
         ids = self._ids_where(table, predicate, equal)
-        with _collector_paused():
+        with collector_paused():
             return [json.loads(text[i]) for i in ids]
+
+    def outline_departures(self, outline: Outline) -> list[Record]:
+        """As the contract's, but each record is cut down as soon as it is parsed, and the table is not indexed
+        on the way: ``sendoff report`` never looks a departure up, and never holds every whole one at once."""
+        texts = self._table(DEPARTURES)
+        found = []
+        with collector_paused():
+            for record_id in sorted(texts):
+                try:
+                    raw = json.loads(texts[record_id])
+                except ValueError as err:
+                    raise StoreCorruptError(
+                        f"{DEPARTURES} record {record_id} in the store cannot be read ({err}). "
+                        f"Restore the data from a backup, or correct that record."
+                    ) from err
+                found.append(_restore(outline.read, DEPARTURES, raw))
+        return found
 
     def _count(self, table: str) -> int:
         return len(self._table(table))
@@ -283,23 +315,33 @@ class MemoryStore(Store):
         departure_id: int | None = None,
         statuses: Iterable[TouchStatus] | None = None,
         due_before: str | None = None,
+        sent_after: str | None = None,
+        limit: int | None = None,
     ) -> list[Touch]:
-        """As the contract's, but the due ones are read from the due-time lists: a dispatch tick parses
-        only what is due, however many touches wait for later."""
-        if statuses is None or due_before is None:
-            return super().find_touches(departure_id=departure_id, statuses=statuses, due_before=due_before)
+        """As the contract's, but read from the sorted lists: a dispatch tick parses only what is due, the
+        daily cap's count only what was sent lately, however many touches wait for later or went long ago."""
+        if statuses is None or (due_before is None and sent_after is None and limit is None):
+            return super().find_touches(departure_id=departure_id, statuses=statuses, due_before=due_before,
+                                        sent_after=sent_after, limit=limit)  # fmt: skip
         self._ensure_indexed(TOUCHES)
         wanted = set(statuses)
-        found: list[Due] = []
-        for status in wanted:
-            entries = self._due.get(status, [])
-            found += entries[: bisect_right(entries, due_before, key=_due_of)]
-        if len(wanted) > 1:
-            found.sort()
         fields, text = self._fields[TOUCHES], self._table(TOUCHES)
-        with _collector_paused():
-            return [_restore(touch_from, TOUCHES, json.loads(text[i])) for _, i in found
-                    if departure_id is None or fields[i]["departure_id"] == departure_id]  # fmt: skip
+        found: list[Due] = []
+        if sent_after is not None:
+            recent = self._sent[bisect_right(self._sent, sent_after, key=_due_of):]
+            found = [((fields[i]["due_at"] or ""), i) for _, i in recent if fields[i]["status"] in wanted]
+            if due_before is not None:
+                found = [entry for entry in found if entry[0] <= due_before]
+            found.sort()
+        else:
+            for status in wanted:
+                entries = self._due.get(status, [])
+                found += entries if due_before is None else entries[: bisect_right(entries, due_before, key=_due_of)]
+            if len(wanted) > 1:
+                found.sort()
+        ids = [i for _, i in found if departure_id is None or fields[i]["departure_id"] == departure_id][:limit]
+        with collector_paused():
+            return [_restore(touch_from, TOUCHES, json.loads(text[i])) for i in ids]
 
     def close(self) -> None:
         self._closed = True

@@ -45,6 +45,7 @@ from storage.contract import (
     TOUCHES,
     UNIQUE,
     Equal,
+    Outline,
     Predicate,
     Record,
     Store,
@@ -52,6 +53,7 @@ from storage.contract import (
     _restore,
     database_url,
     mask_url,
+    outline_from,
 )
 from storage.records import Departure, NewTouch, Status, Touch, TouchStatus, departure_from, touch_from
 
@@ -74,10 +76,14 @@ METADATA = sa.MetaData()
 _NOT_TEXT: dict[str, sa.types.TypeEngine[Any]] = {"departure_id": sa.BigInteger()}
 
 
+# Indexed fields whose own index is a composite one, declared below (storage/migrations, 0003).
+_COMPOSITE = {("touches", "sent_at")}
+
+
 def _index_column(table: str, name: str) -> sa.Column[Any]:
     kind = _NOT_TEXT.get(name, sa.Text(collation="C"))
     return sa.Column(name, kind, nullable=True, unique=UNIQUE.get(table) == name,
-                     index=UNIQUE.get(table) != name)  # fmt: skip
+                     index=UNIQUE.get(table) != name and (table, name) not in _COMPOSITE)  # fmt: skip
 
 
 TABLE: dict[str, sa.Table] = {
@@ -90,8 +96,13 @@ TABLE: dict[str, sa.Table] = {
     )
     for name in TABLES
 }
-# What the dispatcher asks every few minutes: pending touches due before now, by due time.
-sa.Index("ix_touches_status_due_at", TABLE[TOUCHES].c.status, TABLE[TOUCHES].c.due_at)
+# What the dispatcher asks every few minutes: pending touches due before now, by due time (a touch without
+# one counts as due: the contract sorts it as ""), in the order it takes them.
+# ('' as a literal, not a parameter: only the very expression of the index lets the planner use it)
+_DUE = sa.func.coalesce(TABLE[TOUCHES].c.due_at, sa.literal_column("''"))
+sa.Index("ix_touches_status_due", TABLE[TOUCHES].c.status, _DUE, TABLE[TOUCHES].c.id)
+# The emails sent in the last day, counted at start-up for the daily cap.
+sa.Index("ix_touches_status_sent_at", TABLE[TOUCHES].c.status, TABLE[TOUCHES].c.sent_at)
 
 
 class StoreUnavailableError(StoreError):
@@ -407,24 +418,66 @@ class PostgresStore(Store):
         rows = self._rows(sa.select(t.c.id, t.c.doc).where(*where).order_by(t.c.id))
         return [_restore(departure_from, DEPARTURES, _record(row)) for row in rows]
 
+    def outline_departures(self, outline: Outline) -> list[Record]:
+        """Cut down by the database with jsonb operators: only the outline is shipped and parsed, not each
+        document's whole history and answers."""
+        binds: dict[str, Any] = {"events": json.dumps(list(outline.history_events))}
+
+        def name(prefix: str, n: int, value: str) -> str:
+            binds[f"{prefix}{n}"] = value
+            return f"CAST(:{prefix}{n} AS text)"
+
+        fields = [f"{name('f', n, field)}, doc -> {name('f', n, field)}" for n, field in enumerate(outline.top)]
+        answers = []
+        for n, question in enumerate(outline.answers):
+            q = name("q", n, question)
+            kept = ", ".join(f"{name('a', m, f)}, answers -> {q} -> {name('a', m, f)}"
+                             for m, f in enumerate(outline.answer_fields))  # fmt: skip
+            answers.append(f"{q}, CASE WHEN jsonb_exists(answers, {q}) THEN jsonb_build_object({kept}) END")
+        # Each reference to a column's jsonb would read (detoast) the whole stored document again: the
+        # innermost query reads it once (the OFFSET 0 keeps PostgreSQL from folding it into the outer ones).
+        # A jsonpath comparison with a list holds when it holds for any member: an entry of any event named.
+        statement = sa.text(f"""
+            SELECT id, jsonb_strip_nulls(jsonb_build_object(
+                {", ".join(fields + [""])}
+                'interview', jsonb_build_object('answers', jsonb_build_object({", ".join(answers)})),
+                'history', COALESCE(jsonb_path_query_array(doc -> 'history', '$[*] ? (@.event == $e[*])',
+                                                           jsonb_build_object('e', CAST(:events AS jsonb))),
+                                    CAST('[]' AS jsonb)))) AS outline
+            FROM (SELECT id, doc, COALESCE(doc -> 'interview' -> 'answers', CAST('{{}}' AS jsonb)) AS answers
+                  FROM (SELECT id, doc || CAST('{{}}' AS jsonb) AS doc FROM {DEPARTURES} OFFSET 0) AS whole
+                  OFFSET 0) AS parts
+            ORDER BY id
+        """).bindparams(**binds).columns(id=sa.BigInteger, outline=JSONB)  # fmt: skip
+        rows = self._rows(statement)
+        return [_restore(outline_from, DEPARTURES, {**row.outline, "id": row.id}) for row in rows]
+
+    def departures_to_plan(self, plan_by: str, now: str) -> list[Departure]:
+        t = TABLE[DEPARTURES]
+        stale = sa.or_(t.c.plan_by.is_(None), t.c.plan_by != plan_by, t.c.plan_until <= now)
+        rows = self._rows(sa.select(t.c.id, t.c.doc).where(stale).order_by(t.c.id))
+        return [_restore(departure_from, DEPARTURES, _record(row)) for row in rows]
+
     def find_touches(
         self,
         *,
         departure_id: int | None = None,
         statuses: Iterable[TouchStatus] | None = None,
         due_before: str | None = None,
+        sent_after: str | None = None,
+        limit: int | None = None,
     ) -> list[Touch]:
         t = TABLE[TOUCHES]
-        # The contract sorts a touch without a due time first (as ""), and counts it as due.
-        due = sa.func.coalesce(t.c.due_at, "")
         where: list[sa.ColumnElement[bool]] = []
         if departure_id is not None:
             where.append(t.c.departure_id == departure_id)
         if statuses is not None:
             where.append(t.c.status.in_([_plain(s) for s in statuses]))
         if due_before is not None:
-            where.append(sa.or_(t.c.due_at.is_(None), t.c.due_at <= due_before))
-        rows = self._rows(sa.select(t.c.id, t.c.doc).where(*where).order_by(due, t.c.id))
+            where.append(due_before >= _DUE)
+        if sent_after is not None:
+            where.append(t.c.sent_at > sent_after)
+        rows = self._rows(sa.select(t.c.id, t.c.doc).where(*where).order_by(_DUE, t.c.id).limit(limit))
         return [_restore(touch_from, TOUCHES, _record(row)) for row in rows]
 
     def put_touch(self, record: NewTouch | Touch) -> Touch:

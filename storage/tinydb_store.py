@@ -45,7 +45,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from storage.contract import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError
-from storage.memory_store import MemoryStore, Write, _collector_paused
+from storage.memory_store import MemoryStore, Write, collector_paused
 
 META = "meta"
 FILE_MODE = 0o600
@@ -236,7 +236,7 @@ class _TinyDBFiles(MemoryStore):
 
     def _read_parsed(self, data: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """A database parsed in full (any TinyDB file): each record kept, and indexed from that one parse."""
-        with _collector_paused():
+        with collector_paused():
             for table in TABLES:
                 for doc_id, doc in data.get(table, {}).items():
                     if not isinstance(doc, dict) or not doc_id.isdigit():

@@ -1,8 +1,9 @@
 """What start-up and a dispatch tick read stays flat as the store grows, and nothing is missed for it.
 
 Start-up re-plans only a departure whose plan no longer holds (its note, ``planned``, says what the plan
-was made from and until when it holds): each test changes one input for real (a record written behind the
-playbook's back, the settings, the cadence, the clock) on a real TinyDB store under tmp_path, reopened as
+was made from and until when it holds, ``plan_by`` and ``plan_until`` what the store finds it by): each test
+changes one input for real (a record written without its note or by an older release, the settings, the
+cadence, the clock) on a real TinyDB store under tmp_path, reopened as
 ``sendoff console`` would, and looks at what was planned. The due-time index and the file's line layout are
 held to the contract's results. No timings here: bench/scale.py measures them.
 """
@@ -73,10 +74,12 @@ def test_every_change_through_the_bot_leaves_a_note_and_start_up_replans_nothing
         core.close()
 
 
-def test_a_record_changed_behind_the_playbooks_back_is_replanned_at_start_up(settings, clock, recorded):
+def test_a_record_written_without_its_note_is_replanned_at_start_up(settings, clock, recorded):
     core = build_core(settings, RecordingNotifier(), clock=clock)
     record = core.departures.get(1)
-    record["status"] = Status.RETAINED  # written as another process or an older sendoff would: no re-plan
+    record["status"] = Status.RETAINED  # written as an import or a hand edit would: no re-plan, no note
+    for field in (PLAN_NOTE, "plan_by", "plan_until"):
+        record.pop(field)
     core.store.save_departure(record)
     assert any(t["status"] is TouchStatus.PENDING and t["channel"] is Channel.EMAIL
                for t in core.store.find_touches(departure_id=1))  # fmt: skip
@@ -91,10 +94,11 @@ def test_a_record_changed_behind_the_playbooks_back_is_replanned_at_start_up(set
         core.close()
 
 
-def test_an_answer_changed_behind_the_playbooks_back_is_replanned_at_start_up(settings, clock, recorded):
+def test_an_answer_planned_by_an_older_release_is_replanned_at_start_up(settings, clock, recorded):
     core = build_core(settings, RecordingNotifier(), clock=clock)
     record = core.departures.get(1)
     record["interview"]["answers"]["greetings"]["value"] = False
+    record["plan_by"] = "an older sendoff"  # a release that planned otherwise
     core.store.save_departure(record)
     core.close()
     core = reopened(settings, clock)
@@ -193,7 +197,8 @@ async def test_a_touch_that_fell_due_replans_its_departure_at_the_next_start_up(
 def test_an_older_store_without_notes_is_planned_once(settings, clock, recorded):
     core = build_core(settings, RecordingNotifier(), clock=clock)
     record = core.departures.get(1)
-    del record[PLAN_NOTE]
+    for field in (PLAN_NOTE, "plan_by", "plan_until"):
+        del record[field]
     core.store.save_departure(record)
     core.close()
     core = reopened(settings, clock)

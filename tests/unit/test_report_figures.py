@@ -12,18 +12,22 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.app import Core
 from bot.chat_commands import Commands, Transport
 from bot.clock import ManualClock
 from bot.command_words import Command
 from bot.departures import Departures
 from bot.lifecycle import Lifecycle
-from bot.periods import parse_period, quarter
+from bot.periods import ALL_TIME, between, parse_period, quarter
 from bot.privacy import Privacy
 from bot.replies import Preformatted, Say, Tone
-from bot.reports import build_report, digest_text, render_report_text
+from bot.reports import build_report, digest_text, render_report_text, report_csv, report_json
 from prompts import Question
+from storage.postgres_store import PostgresStore
 from storage.records import Departure, SaveOutcome, Source, Status
+from storage.tinydb_store import ReadOnlyTinyDBStore
 
 BERLIN = ZoneInfo("Europe/Berlin")
 Q3 = quarter(date(2026, 7, 1))
@@ -201,3 +205,39 @@ def test_report_words_name_periods_and_unknown_words_are_refused_with_an_example
     [warning] = [p for p in refused.parts if isinstance(p, Say)]
     assert warning.tone is Tone.WARNING and warning.key == "report_unknown_period"
     assert warning.values["words"] == "next century" and warning.values["example"].argument == "last quarter"
+
+
+def test_the_report_read_from_outlines_is_the_report_of_the_whole_records_on_every_backend(
+        core, clock, settings, request):  # fmt: skip
+    ids = hand_made_set(core, clock)
+    store = core.store
+    voiced = store.get_departure(ids["Saved Co"])
+    voiced["client_voice"] = {"at": voiced["updated_at"], "submissions": 1, "reason": "fit", "words": None}
+    store.save_departure(voiced)
+    d = core.departures
+    stores = {"tinydb": store}
+    readers = [ReadOnlyTinyDBStore(settings.db_path)]  # what ``sendoff report`` opens: the file's texts
+    stores["read-only tinydb"] = readers[0]
+    try:
+        pg_url = request.getfixturevalue("pg_url")
+    except pytest.skip.Exception:
+        pg_url = None  # no PostgreSQL here: the CI runs it
+    if pg_url is not None:
+        readers.append(pg := PostgresStore(pg_url))
+        pg.copy_from(store)
+        stores["postgres"] = pg
+    whole = d.all()
+    periods = [ALL_TIME, Q3, Q2, parse_period("2026-09", date(2026, 12, 1)), between(date(2026, 8, 5), None)]
+    try:
+        for name, backend in stores.items():
+            on = Departures(backend, d.prompts, clock, timezone="Europe/Berlin")
+            for period in periods:
+                fast, slow = build_report(on, period), build_report(on, period, records=whole)
+                assert fast == slow, (name, period)
+                assert report_json(fast) == report_json(slow) and report_csv(fast) == report_csv(slow)
+                assert render_report_text(fast, d.prompts) == render_report_text(slow, d.prompts)
+            assert digest_text(on, "2026-08") == digest_text(d, "2026-08"), name
+        assert build_report(d).heard[0].said == (("Product or feature fit", 1),)  # the client's reason was read
+    finally:
+        for reader in readers:
+            reader.close()

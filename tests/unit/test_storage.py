@@ -13,6 +13,7 @@ from tinydb import TinyDB
 
 import storage.postgres_store as pg
 from storage import StoreCorruptError, StoreError
+from storage.contract import Outline
 from storage.memory_store import MemoryStore
 from storage.records import (
     Approval,
@@ -22,13 +23,14 @@ from storage.records import (
     NewDeparture,
     NewTouch,
     Reminder,
+    SaveOutcome,
     Source,
     Status,
     TouchKind,
     TouchStatus,
     UpdateStatus,
 )
-from storage.tinydb_store import TinyDBStore
+from storage.tinydb_store import ReadOnlyTinyDBStore, TinyDBStore
 
 
 def departure(name: str = "Acme", status: Status = Status.INTERVIEWING, am: str = "ann") -> NewDeparture:
@@ -148,6 +150,42 @@ def test_due_touches_come_earliest_first(store):
     assert [t["key"] for t in due] == ["a", "b"]
 
 
+def test_the_first_due_and_the_lately_sent_come_without_the_rest(store):
+    for key, due, sent in [("a", "2026-12-03T08:00:00Z", None), ("b", "2026-12-01T08:00:00Z", None),
+                           ("old", "2026-01-01T08:00:00Z", "2026-01-01T08:00:01Z"),
+                           ("late", "2025-06-01T08:00:00Z", "2026-11-30T09:00:00Z"),
+                           ("new", "2026-11-30T08:00:00Z", "2026-11-30T08:00:05Z")]:  # fmt: skip
+        made = store.put_touch(touch(key, due=due))
+        if sent:
+            store.claim_touch(made["id"], TouchStatus.PENDING, TouchStatus.SENT, sent_at=sent)
+    assert [t["key"] for t in store.find_touches(statuses=[TouchStatus.PENDING], limit=1)] == ["b"]
+    assert [t["key"] for t in store.find_touches(statuses=[TouchStatus.SENT, TouchStatus.PENDING], limit=2)] == [
+        "late", "old"]  # fmt: skip
+    # sent after a moment, whenever they were due (a held email goes long after): earliest due first
+    lately = store.find_touches(statuses=[TouchStatus.SENT], sent_after="2026-11-29T10:00:00Z")
+    assert [t["key"] for t in lately] == ["late", "new"]
+    assert store.find_touches(statuses=[TouchStatus.PENDING], sent_after="2026-11-29T10:00:00Z") == []
+    gone = store.find_touches(statuses=[TouchStatus.SENT], sent_after="2026-11-30T08:00:05Z")
+    assert [t["key"] for t in gone] == ["late"]
+    moved = store.touch_by_key("late")
+    moved["status"] = TouchStatus.FAILED
+    store.save_touch(moved)
+    assert store.find_touches(statuses=[TouchStatus.SENT], sent_after="2026-11-29T10:00:00Z")[0]["key"] == "new"
+
+
+def test_the_departures_whose_plan_no_longer_holds_are_found_without_the_rest(store):
+    plans = {"Never": None, "Older": ("release-1", None), "Holds": ("release-2", "2026-12-24T08:00:00Z"),
+             "Lapsed": ("release-2", "2026-11-30T08:00:00Z"), "Always": ("release-2", None)}  # fmt: skip
+    for name, plan in plans.items():
+        record = departure(name)
+        if plan is not None:
+            record.update(plan_by=plan[0], plan_until=plan[1])  # type: ignore[typeddict-unknown-key]
+        store.insert_departure(record)
+    found = store.departures_to_plan("release-2", "2026-12-01T08:00:00Z")
+    assert [d["client"] for d in found] == ["Never", "Older", "Lapsed"]
+    assert store.departures_to_plan("release-2", "2026-11-30T08:00:00Z")[-1]["client"] == "Lapsed"  # until then
+
+
 def test_a_touch_is_claimed_once(store):
     saved = store.put_touch(touch("x"))
     assert store.claim_touch(saved["id"], TouchStatus.PENDING, TouchStatus.SENDING)["status"] == TouchStatus.SENDING
@@ -216,6 +254,94 @@ def assert_touch_enums(found):
     assert isinstance(found["status"], TouchStatus)
     assert isinstance(found["kind"], TouchKind) and isinstance(found["channel"], Channel)
     assert isinstance(found["payload"]["what"], Item) and isinstance(found["payload"]["why"], Reminder)
+
+
+# -- outlines: a few parts of every departure (sendoff report) ---------------------------------------
+
+OUTLINE = Outline(fields=("client", "forgotten", "save_outcome", "client_voice", "never_stored"),
+                  answers=("reason", "mrr", "never_answered"), answer_fields=("value", "at"),
+                  history_events=(AuditEvent.STATUS,))  # fmt: skip
+
+
+def outlined(name: str, status: Status = Status.LEAVING) -> NewDeparture:
+    """A departure with answers, a long history and parts an outline leaves out."""
+    record = departure(name, status)
+    at = record["created_at"]
+    record["interview"]["answers"] = {
+        "reason": {"value": "price", "display": "Price", "skipped": False, "at": at, "by": "ann"},
+        "mrr": {"value": {"amount": "1200", "currency": "EUR"}, "display": "1,200 EUR", "skipped": False},
+        "competitor": {"value": None, "display": "(skipped)", "skipped": True, "at": at, "by": "ann"},
+    }
+    record["interview"]["trail"] = ["reason", "mrr", "competitor"]
+    record["history"] += [
+        {"at": at, "by": "ann", "event": AuditEvent.ANSWER, "question": "reason", "from": None, "to": "Price"},
+        {"at": at, "by": "ann", "event": AuditEvent.STATUS, "from": Status.INTERVIEWING, "to": status, "note": None},
+    ]
+    record["email_approval"] = Approval.ALWAYS
+    record["client_voice"] = {"at": at, "submissions": 1, "reason": "fit", "words": None}
+    record["save_outcome"] = SaveOutcome.LAPSED
+    return record
+
+
+def without_nulls(value):
+    """An outline's fields that are null may be left out (PostgreSQL leaves out every one): compare without."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def test_an_outline_holds_only_what_it_names_on_every_backend(store):
+    first = store.insert_departure(outlined("Acme"))
+    bare = departure("Globex", Status.REPORTED)
+    del bare["history"]  # written by nothing now, but an outline of it still has its (empty) parts
+    bare["interview"]["answers"] = {}
+    store.insert_departure(bare)
+    at = first["created_at"]
+    got = store.outline_departures(OUTLINE)
+    assert [without_nulls(o) for o in got] == [
+        {"id": 1, "status": "leaving", "source": "console", "client": "Acme", "save_outcome": "lapsed",
+         "client_voice": {"at": at, "submissions": 1, "reason": "fit"},
+         "interview": {"answers": {"reason": {"value": "price", "at": at},
+                                   "mrr": {"value": {"amount": "1200", "currency": "EUR"}}}},
+         "history": [{"at": at, "by": "ann", "event": "status", "to": "leaving"},
+                     {"at": at, "by": "ann", "event": "status", "from": "interviewing", "to": "leaving"}]},
+        {"id": 2, "status": "reported", "source": "console", "client": "Globex", "interview": {"answers": {}},
+         "history": []},
+    ]  # fmt: skip
+    acme = got[0]
+    assert acme["status"] is Status.LEAVING and acme["source"] is Source.CONSOLE
+    assert acme["save_outcome"] is SaveOutcome.LAPSED
+    assert all(isinstance(entry["event"], AuditEvent) for entry in acme["history"])
+    # Each whole record is as it was: an outline is a copy.
+    acme["client"] = "Changed"
+    assert store.get_departure(1) == first
+
+
+def test_an_outline_of_nothing_named_keeps_the_id_status_and_source(store):
+    store.insert_departure(outlined("Acme"))
+    assert [without_nulls(o) for o in store.outline_departures(Outline())] == [
+        {"id": 1, "status": "leaving", "source": "console", "interview": {"answers": {}}, "history": []},
+    ]
+    with pytest.raises(ValueError, match="history"):
+        Outline(fields=("history",))
+
+
+def test_an_outline_read_from_the_file_as_it_was_written_is_the_same(tmp_path):
+    path = tmp_path / "sendoff.json"
+    writer = TinyDBStore(path)
+    writer.insert_departure(outlined("Acme"))
+    writer.insert_departure(outlined("Globex", Status.RETAINED))
+    before = writer.outline_departures(OUTLINE)
+    writer.close()
+    reader = ReadOnlyTinyDBStore(path)  # the departures held as their texts, never indexed for an outline
+    assert reader.outline_departures(OUTLINE) == before
+    reader.close()
+    reopened = TinyDBStore(path)
+    assert reopened.outline_departures(OUTLINE) == before
+    assert reopened.find_departures(client_key="globex")[0]["status"] is Status.RETAINED  # indexed when needed
+    reopened.close()
 
 
 def test_plain_strings_and_enum_members_find_the_same_records(store):
@@ -554,6 +680,29 @@ def test_an_older_or_unknown_schema_says_what_to_do(pg_url, pg_server):
     pg_server.sql("UPDATE alembic_version SET version_num = 'ffff'", database=pg_url.rpartition("/")[2])
     with pytest.raises(pg.SchemaError, match="revision ffff, which this sendoff does not know"):
         pg.PostgresStore(pg_url)
+
+
+def test_a_database_of_the_previous_revision_is_upgraded_with_its_data_found_as_before(pg_url, pg_server):
+    store = pg.PostgresStore(pg_url)
+    made = store.put_touch(touch("x", due="2026-11-30T08:00:00Z"))
+    store.claim_touch(made["id"], TouchStatus.PENDING, TouchStatus.SENT, sent_at="2026-11-30T08:00:01Z")
+    planned = departure("Planned")
+    planned.update(plan_by="release-2", plan_until=None)  # type: ignore[typeddict-unknown-key]
+    store.insert_departure(planned)
+    store.close()
+    database = pg_url.rpartition("/")[2]
+    pg_server.sql("DROP INDEX ix_touches_status_due; DROP INDEX ix_touches_status_sent_at; "
+                  "CREATE INDEX ix_touches_status_due_at ON touches (status, due_at); "
+                  "ALTER TABLE touches DROP COLUMN sent_at; ALTER TABLE departures DROP COLUMN plan_by; "
+                  "ALTER TABLE departures DROP COLUMN plan_until; UPDATE alembic_version SET version_num = '0002'",
+                  database=database)  # fmt: skip
+    assert pg.migrate(pg_url) == ("0002", pg.head_revision())
+    store = pg.PostgresStore(pg_url)
+    try:
+        assert [t["key"] for t in store.find_touches(statuses=[TouchStatus.SENT], sent_after="2026-11-30")] == ["x"]
+        assert store.departures_to_plan("release-2", "2026-12-01T08:00:00Z") == []
+    finally:
+        store.close()
 
 
 def test_an_unreachable_database_is_a_store_error_that_hides_the_password(pg_server, pg_url):
