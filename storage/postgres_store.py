@@ -61,6 +61,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # How long to wait for the server to accept a connection, and for one statement to finish.
 CONNECT_TIMEOUT = 10.0
 STATEMENT_TIMEOUT = 60.0
+# Due touches read at a time (``PostgresStore._due_pages``).
+DUE_PAGE = 500
 # Rows per INSERT when ``move_data`` copies a table.
 COPY_CHUNK = 500
 # Held (for its transaction) while ``migrate`` runs, so that two processes never migrate at once.
@@ -477,8 +479,26 @@ class PostgresStore(Store):
             where.append(due_before >= _DUE)
         if sent_after is not None:
             where.append(t.c.sent_at > sent_after)
-        rows = self._rows(sa.select(t.c.id, t.c.doc).where(*where).order_by(_DUE, t.c.id).limit(limit))
+        query = sa.select(t.c.id, t.c.doc, _DUE.label("due")).where(*where).order_by(_DUE, t.c.id)
+        rows = self._due_pages(query) if limit is None and due_before is not None else self._rows(query.limit(limit))
         return [_restore(touch_from, TOUCHES, _record(row)) for row in rows]
+
+    def _due_pages(self, query: sa.Select[Any]) -> list[Row]:
+        """Every row of ``query`` (the due ones, in due order), a page at a time.
+
+        The planner cannot tell how many of one status are due: its statistics of the due times cover every
+        status, and most touches ever planned were due long ago, so it takes most pending touches for due
+        and reads them all (a tenth of a second with 10,000 departures, for a tick that finds nothing). A
+        page with a LIMIT is read along the index in due order instead, and stops where the due ones end.
+        """
+        t = TABLE[TOUCHES]
+        rows: list[Row] = []
+        while True:
+            after = [] if not rows else [sa.tuple_(_DUE, t.c.id) > sa.tuple_(sa.literal(rows[-1].due), rows[-1].id)]
+            page = self._rows(query.where(*after).limit(DUE_PAGE))
+            rows += page
+            if len(page) < DUE_PAGE:
+                return rows
 
     def put_touch(self, record: NewTouch | Touch) -> Touch:
         """Insert or replace by ``key`` in one statement: two processes planning the same touch keep one."""

@@ -631,6 +631,23 @@ def test_a_touch_planned_by_two_processes_at_once_is_one_touch(two_stores):
     assert planned[0]["id"] == planned[1]["id"] and first.count_touches() == 1
 
 
+def test_many_due_touches_come_page_by_page_as_one_list(pg_url, monkeypatch):
+    monkeypatch.setattr(pg, "DUE_PAGE", 3)  # pages of 3: ties of due time and page ends fall together
+    store, memory = pg.PostgresStore(pg_url), MemoryStore()
+    try:
+        dues = ["2026-12-01T08:00:00Z"] * 4 + ["2026-12-02T08:00:00Z", "2026-11-30T08:00:00Z"] * 2 + [
+            "2026-12-01T09:00:00Z", "2027-02-01T08:00:00Z"]  # fmt: skip
+        for n, due in enumerate(dues):
+            for each in (store, memory):
+                each.put_touch(touch(f"t{n}", due=due))
+        due = store.find_touches(statuses=[TouchStatus.PENDING], due_before="2026-12-31T00:00:00Z")
+        assert [t["key"] for t in due] == [t["key"] for t in memory.find_touches(
+            statuses=[TouchStatus.PENDING], due_before="2026-12-31T00:00:00Z")]  # fmt: skip
+        assert len(due) == 9 and len({t["id"] for t in due}) == 9
+    finally:
+        store.close()
+
+
 def test_a_plan_never_undoes_another_process_claiming_its_touch(two_stores):
     first, second = two_stores
     read = first.put_touch(touch("x"))
