@@ -463,7 +463,8 @@ class Departures:
     def _save_state(self, record: Departure, state: InterviewState) -> None:
         record["interview"] = state.to_record()
         record["updated_at"] = self.now()
-        self.store.save_departure(record)
+        # where the interview stands decides when its reminder comes: re-planned with the change
+        self.commit(record, Change.ANSWERS)
 
     # -- who looks after it --------------------------------------------------------
     def assign(self, record: Departure, am: str, *, actor: str) -> Departure:

@@ -620,7 +620,13 @@ class Playbook:
         """Keep ``note`` on the stored departure. Only the note is written: a caller's copy of the record that
         is older than the stored one changes nothing (its fingerprint then differs, and it is planned again)."""
         stored = self.store.get_departure(record["id"])
-        if stored is not None and cast(dict[str, Any], stored).get(PLAN_NOTE) != note:
+        if stored is None:
+            return
+        if self.plan_inputs(stored) != note["inputs"]:
+            # planned from a copy older than the stored departure (another process changed it meanwhile): the
+            # store finds it again at the next top-up, rather than taking this plan for the newer record's
+            note = {**note, "until": note["at"]}
+        if cast(dict[str, Any], stored).get(PLAN_NOTE) != note:
             _set_note(stored, note, self._made_by)
             self.store.save_departure(stored)
 
@@ -673,8 +679,11 @@ class Playbook:
             # a few hundred plans to a write: when all of them must be made again (a new release), one durable
             # write (an fsync) each would cost more than the planning
             with self.store.batch():
-                for record in stale[first : first + PLAN_ALL_BATCH]:
-                    count += len(self.plan(record))
+                for read in stale[first : first + PLAN_ALL_BATCH]:
+                    # read again: another process may have changed it since the list was read
+                    fresh = self.store.get_departure(read["id"])
+                    if fresh is not None and not fresh.get("forgotten"):
+                        count += len(self.plan(fresh))
         self.plan_digest()
         return count
 
@@ -693,7 +702,11 @@ class Playbook:
         touch = new_touch(key, None, TouchKind.DIGEST, Channel.TEAM, CHANNEL, due, due + TEAM_GRACE, self.team_zone,
                           {"month": f"{add_months(first, -1):%Y-%m}"})  # fmt: skip
         touch["planned_at"] = iso(self.clock.now())
-        return self.store.put_touch(touch)
+        # only if still not there: another process may have planned it, and even claimed it, meanwhile
+        written = self.store.replace_touch(touch, None) or self.store.touch_by_key(key)
+        if written is None:  # planned by another process and gone again at once: nothing a digest plans is deleted
+            raise LookupError(f"the digest {key} could not be planned")
+        return written
 
     def on_change(self, record: Departure, change: Change) -> None:
         """The watcher of Departures: opt-out and forget cancel emails at once; any change re-plans."""

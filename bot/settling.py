@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, iso, parse_iso
@@ -78,13 +79,18 @@ class Ledger:
     def say(self, key: str, **values: object) -> str:
         return self.words.render(key, **values)
 
+    def _settle(self, touch: Touch, status: TouchStatus, **changes: Any) -> Touch | None:
+        """Write how ``touch`` settled, only while it is still in the status it was read in: another process
+        (or a button) may have claimed and sent it meanwhile, and a pending written over that would send it
+        again. The touch as written, or None when it had moved on."""
+        return self.store.claim_touch(touch["id"], touch["status"], status, **changes)
+
     def end(self, touch: Touch, outcome: Outcome, reason: str) -> Settled:
         """``outcome``: skipped, cancelled or failed; the touch is final."""
-        touch["status"] = ENDS[outcome]
-        touch["reason"] = reason
-        touch["ended_at"] = iso(self.clock.now())
-        self.store.save_touch(touch)
-        return Settled(touch, outcome, reason)
+        ended = self._settle(touch, ENDS[outcome], reason=reason, ended_at=iso(self.clock.now()))
+        if ended is None:
+            return self.claimed_elsewhere(touch)
+        return Settled(ended, outcome, reason)
 
     def defer(self, touch: Touch, pause: Pause) -> Settled | None:
         """Due again later. A nudge's window moves with it (it waits for its person); an email's does not.
@@ -94,12 +100,13 @@ class Ledger:
         """
         due = iso(pause.until)
         again = touch.get("deferred") == pause.why and touch["due_at"] == due
-        touch["due_at"] = due
-        touch["deferred"] = touch["reason"] = pause.why
+        changes: dict[str, Any] = {"due_at": due, "deferred": pause.why, "reason": pause.why}
         if touch["channel"] != Channel.EMAIL:
-            touch["latest_at"] = iso(max(parse_iso(touch["latest_at"]), pause.until + self.team_grace))
-        self.store.save_touch(touch)
-        return None if again else Settled(touch, Outcome.DEFERRED, pause.why)
+            changes["latest_at"] = iso(max(parse_iso(touch["latest_at"]), pause.until + self.team_grace))
+        deferred = self._settle(touch, touch["status"], **changes)
+        if deferred is None:
+            return self.claimed_elsewhere(touch)
+        return None if again else Settled(deferred, Outcome.DEFERRED, pause.why)
 
     def hold(self, touch: Touch, why: str) -> Settled:
         """Held by a hold that may lift: pending, with ``why``, until its latest sensible time; then skipped.
@@ -110,12 +117,12 @@ class Ledger:
         if latest <= self.clock.now():
             return self.end(touch, Outcome.SKIPPED, self.say("reason_held_too_late", why=why))
         until = self.local(touch, latest)
-        touch["status"] = TouchStatus.PENDING
-        touch["due_at"] = iso(latest)  # looked at again when its moment ends, unless the hold lifts before
-        touch["deferred"] = why
-        touch["reason"] = self.say("reason_held", why=why, until=until)
-        self.store.save_touch(touch)
-        return Settled(touch, Outcome.HELD, self.say("held_now", why=why, until=until))
+        # looked at again when its moment ends, unless the hold lifts before
+        held = self._settle(touch, TouchStatus.PENDING, due_at=iso(latest), deferred=why,
+                            reason=self.say("reason_held", why=why, until=until))  # fmt: skip
+        if held is None:
+            return self.claimed_elsewhere(touch)
+        return Settled(held, Outcome.HELD, self.say("held_now", why=why, until=until))
 
     @staticmethod
     def local(touch: Touch, moment: datetime) -> str:

@@ -372,3 +372,56 @@ async def test_a_second_process_leaves_a_send_in_flight_alone_and_takes_up_one_c
         smtp.hold.pop("DATA", asyncio.Event()).set()
         first.close()
         second.close()
+
+
+async def test_a_process_holding_an_older_read_never_puts_back_a_touch_another_one_sent(
+        settings, clock, smtp, interview_with, pg_url):  # fmt: skip
+    """Process B read a due email, then waits to defer it (its daily cap); meanwhile process A sent it."""
+    from bot.settling import Pause
+
+    configured = smtp_settings(settings, smtp.port)
+    first = build_core(configured, RecordingNotifier(), clock=clock, store=open_store(pg_url))
+    second = build_core(configured, RecordingNotifier(), clock=clock, store=open_store(pg_url))
+    try:
+        touch = check_in(first, clock, interview_with)
+        read_by_second = second.store.get_touch(touch["id"])
+        assert (await run_for(first, touch)).outcome is Outcome.SENT
+        later = Pause(clock.now() + timedelta(hours=2), "the daily cap")
+        settled = second.dispatcher.ledger.defer(read_by_second, later)
+        assert settled is not None and settled.outcome is Outcome.CANCELLED  # claimed elsewhere: left alone
+        assert second.store.get_touch(touch["id"])["status"] is TouchStatus.SENT
+        clock.advance(timedelta(hours=3))
+        await second.dispatcher.run_due()
+        assert len(smtp.messages) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+async def test_a_plan_made_from_an_older_read_is_made_again_at_the_next_start(settings, clock, interview_with,
+                                                                             pg_url):  # fmt: skip
+    """Process A planned from a departure it read before process B's AM changed the contact's address."""
+    first = build_core(settings, RecordingNotifier(), clock=clock, store=open_store(pg_url))
+    second = build_core(settings, RecordingNotifier(drafts=True), clock=clock, store=open_store(pg_url))
+    try:
+        record = interview_with(second.departures, "Acme Corp", contact_email="jane@acme.example")
+        [draft] = await second.dispatcher.run_due()
+        second.dispatcher.decline(draft.touch["id"], "ann")  # nothing waits for a person: the plan holds for days
+        clock.advance(timedelta(hours=1))
+        read_by_first = first.store.get_departure(record["id"])
+        second.departures.edit(second.departures.get(record["id"]), "contact_email", actor="ann")
+        second.departures.answer(second.departures.get(record["id"]), "new@acme.example", actor="ann")
+        first.playbook.plan(read_by_first)  # its plan: the older address
+        clock.advance(timedelta(minutes=5))
+        restarted = build_core(settings, RecordingNotifier(), clock=clock, store=open_store(pg_url))
+        try:
+            restarted.playbook.plan_all()
+            check_ins = [t for t in restarted.store.find_touches(departure_id=record["id"],
+                                                                 statuses=[TouchStatus.PENDING])
+                         if t["kind"].value == "check_in"]  # fmt: skip
+            assert check_ins and {t["recipient"] for t in check_ins} == {"new@acme.example"}
+        finally:
+            restarted.close()
+    finally:
+        first.close()
+        second.close()

@@ -136,6 +136,19 @@ async def test_answering_moves_the_reminder_and_finishing_cancels_it(core, clock
     assert core.store.touch_by_key(reminder["key"])["status"] == TouchStatus.CANCELLED
 
 
+def test_putting_the_interview_off_moves_its_reminder_at_once(core, clock):
+    record = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE).departure
+    for raw in ["yes", "1", "today"]:
+        record, _ = core.departures.answer(record, raw, actor="ann")
+    clock.advance(timedelta(hours=20))
+    core.departures.later(core.departures.get(record["id"]), actor="ann")  # "later": the interview waits anew
+    reminders = {t["key"]: t for t in touches(core, departure_id=record["id"])
+                 if t["kind"] is TouchKind.INTERVIEW_REMINDER}  # fmt: skip
+    pending = [t["key"] for t in reminders.values() if t["status"] is TouchStatus.PENDING]
+    assert pending == ["1:interview_reminder:interview:2026-11-27:1"], reminders
+    assert reminders["1:interview_reminder:interview:2026-11-26:1"]["status"] is TouchStatus.CANCELLED
+
+
 async def test_a_client_not_yet_confirmed_gets_talk_to_them_first_in_two_working_days(core, clock, notifier):
     record = core.departures.start("Acme Corp", am="ann", source=Source.CONSOLE).departure
     core.departures.answer(record, "2", actor="ann")  # not yet

@@ -86,11 +86,16 @@ def test_readers_during_compactions_always_see_a_whole_prefix_of_the_writes(tmp_
     thread = threading.Thread(target=write)
     thread.start()
     seen = []
+
+    def read() -> None:
+        ids = [d["id"] for d in ReadOnlyTinyDBStore(path).find_departures()]
+        assert ids == list(range(1, len(ids) + 1))  # no write missing before the last one seen
+        seen.append(len(ids))
+
     try:
         while not done.is_set() or len(seen) < 3:
-            ids = [d["id"] for d in ReadOnlyTinyDBStore(path).find_departures()]
-            assert ids == list(range(1, len(ids) + 1))  # no write missing before the last one seen
-            seen.append(len(ids))
+            read()
+        read()  # once the writer is done (a read begun before that may end after it)
     finally:
         thread.join()
         writer.close()
