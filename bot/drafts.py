@@ -37,8 +37,12 @@ class Drafts:
     def values(self, record: Departure, touch: Envelope | None = None) -> dict[str, str]:
         """What an email says of the departure, as plain text (see ``Composer.compose``)."""
 
+        # the interview read once (as ``Departures.answer_value`` would for each role): the dispatcher composes
+        # each email it sends, and copying the answers for every value costs more than the rest of this
+        interview, state = self.departures.interview, self.departures.state(record)
+
         def answer(role: str) -> Any:
-            return self.departures.answer_value(record, role)
+            return interview.value_of(state, role)
 
         # the departure's end, as the playbook counts check-ins from it: support's end, else the day it was recorded
         ended = answer("support_end") or parse_iso(record["created_at"]).astimezone(self.departures.zone).date()

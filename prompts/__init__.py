@@ -125,9 +125,14 @@ class Stage:
 class Script:
     stages: tuple[Stage, ...]
     _by_id: dict[str, Question] = field(default_factory=dict, compare=False, repr=False)
+    # each role's first question: every email composed looks up a handful of roles
+    _by_role: dict[str, Question] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id.update({q.id: q for q in self.questions()})
+        for q in self.questions():
+            if q.role is not None:
+                self._by_role.setdefault(q.role, q)
 
     def questions(self) -> Iterator[Question]:
         for stage in self.stages:
@@ -137,7 +142,7 @@ class Script:
         return self._by_id.get(question_id)
 
     def by_role(self, role: str) -> Question | None:
-        return next((q for q in self.questions() if q.role == role), None)
+        return self._by_role.get(role)
 
     def stage(self, stage_id: str) -> Stage:
         return next(s for s in self.stages if s.id == stage_id)
