@@ -136,3 +136,14 @@ def test_rendering_never_reads_values_as_templates(prompts):
 
 def test_defaults_folder_holds_both_files():
     assert (DEFAULTS / "interview.toml").is_file() and (DEFAULTS / "messages.toml").is_file()
+
+
+def test_every_built_in_template_compiles_and_reads_only_known_values(prompts):
+    from prompts import EMAIL_VALUES, TEMPLATE_GLOBS, _template_variables
+
+    names = sorted({p.relative_to(DEFAULTS).as_posix() for g in TEMPLATE_GLOBS for p in DEFAULTS.glob(g)})
+    assert len(names) > 30
+    for name in names:
+        prompts.templates.get_template(name)  # start-up no longer parses ours: a broken one must fail here
+        if name.startswith("email/"):
+            assert set(_template_variables(prompts.templates, DEFAULTS / name, name)) <= EMAIL_VALUES, name
