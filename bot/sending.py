@@ -318,6 +318,8 @@ class Courier:
         if ended is None:
             return self.ledger.claimed_elsewhere(touch)
         if err.bounced and record is not None:
+            # onto the stored departure: the copy read before the send may be older (an AM's edit meanwhile)
+            record = self.store.get_departure(record["id"]) or record
             record.setdefault("bounced", []).append(touch["recipient"])
             self.store.save_departure(record)
         if ended["channel"] == Channel.EMAIL and record is not None:

@@ -199,6 +199,24 @@ async def test_a_refused_recipient_fails_at_once_as_bounced_and_the_am_hears(mai
     assert any("550 5.1.1 No such user" in n.text for n in notifier.notices)
 
 
+async def test_a_bounce_keeps_what_the_am_changed_while_the_email_was_being_sent(mail_core, clock, smtp,
+                                                                                interview_with):  # fmt: skip
+    touch = check_in(mail_core, clock, interview_with)
+    departures = mail_core.departures
+
+    def am_corrects_the_contact() -> None:  # as the server thinks about the recipient
+        record = departures.get(touch["departure_id"])
+        departures.edit(record, "contact_name", actor="ann")
+        departures.answer(departures.get(record["id"]), "Jane Q. Doe", actor="ann")
+
+    smtp.act["RCPT"] = am_corrects_the_contact
+    smtp.queued["RCPT"] = ["550 5.1.1 No such user"]
+    assert (await run_for(mail_core, touch)).outcome is Outcome.FAILED
+    stored = departures.get(touch["departure_id"])
+    assert stored["bounced"] == ["jane@acme.example"]
+    assert departures.answer_value(stored, "contact_name") == "Jane Q. Doe"
+
+
 async def test_a_run_of_421_is_retried_for_24_hours_then_fails_saying_it_was_temporary(mail_core, clock, smtp,
                                                                                        notifier, interview_with):
     touch = check_in(mail_core, clock, interview_with)
