@@ -22,13 +22,18 @@ client's next 09:00 on a working day.
 
 Each plan notes on its departure what it was made from (``planned``, a
 ``PlanNote``): a fingerprint of the record, of the settings, prompts and code
-that plan it, and until when it holds. ``plan_all`` (start-up, the daily
-top-up) re-plans only a departure whose fingerprint changed, or whose plan
-no longer holds: a greeting left out comes within the horizon, or one of its
-touches fell due since (the dispatcher may have sent, skipped, held or moved
-it, and the next nudge follows from that), or it waits for a person (a draft,
-an interrupted send). Everything else that changes a plan's inputs goes
-through ``Departures.commit``, which re-plans at once.
+that plan it, and until when it holds; beside it, ``plan_by`` (what planned
+it, without the record) and ``plan_until``, which the store finds it by
+(``Store.departures_to_plan``, indexed columns on PostgreSQL). ``plan_all``
+(start-up, the daily top-up) re-plans only a departure planned by another
+release or with other settings, or whose plan no longer holds: a greeting
+left out comes within the horizon, or one of its touches fell due since (the
+dispatcher may have sent, skipped, held or moved it, and the next nudge
+follows from that), or it waits for a person (a draft, an interrupted send).
+Everything else that changes a plan's inputs goes through
+``Departures.commit``, which re-plans at once; a plan made from a copy older
+than the stored departure (another process changed it meanwhile) is noted
+to hold until it was made, so that the next top-up makes it again.
 """
 
 from __future__ import annotations
