@@ -39,9 +39,9 @@ from bot.mailer import Composer, Sender
 from bot.notices import Notices
 from bot.notify import Notifier
 from bot.pacing import Pacing, RateCap
-from bot.playbook import TEAM_GRACE, Playbook
+from bot.playbook import Playbook
 from bot.sending import Courier, Lane
-from bot.settling import Ledger, Outcome, Settled
+from bot.settling import Outcome, Settled
 from storage import Store
 from storage.records import CHANNEL, Channel, Departure, Touch, TouchKind, TouchStatus
 
@@ -71,7 +71,7 @@ class Dispatcher:
         self._topped_at: datetime | None = None  # when run_until last topped up the plans
         words = departures.prompts.messages
         self.rate = rate or RateCap()
-        self.ledger = Ledger(store, clock, words, team_grace=TEAM_GRACE)
+        self.ledger = playbook.ledger
         self.holds = Holds(departures)
         self.lifecycle = Lifecycle(departures)
         self.pacing = Pacing(self.rate, notifier, playbook.cadence, words)

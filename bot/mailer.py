@@ -39,7 +39,7 @@ from babel.dates import format_date, format_skeleton
 from babel.numbers import format_currency
 from markupsafe import Markup, escape
 
-from bot.answers import BROADCASTS, NameParts, name_parts, neutralise
+from bot.answers import NameParts, name_parts, neutralise
 from bot.client_links import FORM_PATH, form_link
 from bot.clock import Clock, parse_iso
 from bot.settings import Settings
@@ -109,9 +109,6 @@ class NotCommitted(Exception):
 
 @lru_cache(maxsize=4096)  # the same names and addresses come back in every email of an AM
 def _header(text: str) -> str:
-    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip() \
-            and not BROADCASTS.search(text):  # fmt: skip
-        return text[:200]  # what neutralise leaves as it is: most names and every plain address
     return neutralise(text).replace("\r", " ").replace("\n", " ")[:200]
 
 

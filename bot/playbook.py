@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo
 from bot.answers import add_months
 from bot.clock import Clock, iso, parse_iso
 from bot.departures import Change, Departures
+from bot.settling import Ledger, Outcome
 from bot.workdays import (
     after_team_days,
     client_day_before,
@@ -198,6 +199,8 @@ class Playbook:
         self.cadence = cadence or departures.prompts.cadence
         self.stay_years = stay_years
         self.words = departures.prompts.messages
+        # how touches settle, each only while still as it was read (bot/settling.py); the dispatcher's too
+        self.ledger = Ledger(store, clock, self.words, team_grace=TEAM_GRACE)
         # Everything besides the record that decides the plan: a change to any of it re-plans every departure.
         self._made_by = _digest([PLAN_VERSION, _code_digest(), _package_version("holidays"), team_zone,
                                  departures.zone.key, stay_years, repr(self.cadence), repr(departures.prompts.script),
@@ -567,10 +570,10 @@ class Playbook:
                     wanted.pop(key, None)  # sent, settled or awaiting approval: never planned again
                 elif fresh_touch is None:
                     if stop is not None and touch["channel"] == Channel.EMAIL:
-                        self._cancel(touch, stop, now)
+                        self._cancel(touch, stop)
                     elif key not in follows and touch["kind"] is not TouchKind.UPDATE:
                         # an update is planned by its approval (bot/updates.py), not from the answers
-                        self._cancel(touch, dropped, now)
+                        self._cancel(touch, dropped)
                     # else: still desired, its moment over: the dispatcher skips it, saying why
                 elif touch.get("failing_since") and fresh_touch["due_at"] <= touch["due_at"]:
                     # being retried after temporary refusals (bot/sending.py): it keeps its back-off, its count
@@ -723,21 +726,18 @@ class Playbook:
 
     def cancel_emails(self, record: Departure, reason: str) -> int:
         """Opt-out and forget: every pending email to the client is cancelled at once, drafts too."""
-        now = self.clock.now()
         cancelled = 0
         with self.store.batch():
             for touch in self.store.find_touches(departure_id=record["id"], statuses=NOT_YET_SENT):
-                if touch["channel"] == Channel.EMAIL and self._cancel(touch, reason, now):
+                if touch["channel"] == Channel.EMAIL and self._cancel(touch, reason):
                     cancelled += 1
         return cancelled
 
-    def _cancel(self, touch: Touch, reason: str, now: datetime) -> bool:
-        """Cancel ``touch`` unless it left its status meanwhile (another process claimed it); whether it was."""
-        cancelled = self.store.claim_touch(touch["id"], touch["status"], TouchStatus.CANCELLED, reason=reason,
-                                           ended_at=iso(now))  # fmt: skip
-        if cancelled is not None:
-            touch.update(cancelled)
-        return cancelled is not None
+    def _cancel(self, touch: Touch, reason: str) -> bool:
+        """Cancel ``touch`` unless it left its status meanwhile (another process claimed it); whether it was.
+        ``touch`` is brought up to date in place: the plan's note reads it."""
+        touch.update(self.ledger.end(touch, Outcome.CANCELLED, reason).touch)
+        return touch["status"] is TouchStatus.CANCELLED
 
 
 def am_or_channel(record: NewDeparture) -> str:

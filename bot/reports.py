@@ -371,14 +371,6 @@ class Reader:
             day = self._days[moment] = parse_iso(moment).astimezone(self.zone).date()
         return day
 
-    def value(self, state: InterviewState, role: str) -> Any:
-        """``Interview.value_of``, the question of each role looked up once rather than per departure."""
-        question = self.questions[role]
-        if question is None or (question.when and not self.interview.applies(question, state)):
-            return None
-        answer = state.answers.get(question.id)
-        return None if answer is None else answer.get("value")
-
     @staticmethod
     def state(record: Read) -> InterviewState:
         """The answers alone: an outline holds nothing else of the interview, and the report reads nothing else."""
@@ -386,7 +378,7 @@ class Reader:
 
     def row(self, record: Read) -> Row:
         state = self.state(record)
-        value = self.value
+        value = self.interview.value_of
         forgotten = bool(record.get("forgotten"))
         status = record["status"]
         reason = value(state, "reason")
@@ -436,7 +428,7 @@ class Reader:
             if record.get("forgotten") or not record["am"] or question.id not in record["interview"]["answers"]:
                 continue
             state = self.state(record)
-            value = self.value(state, "workload")
+            value = self.interview.value_of(state, "workload")
             answer = state.answers.get(question.id)
             if answer is None or isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 continue
@@ -663,7 +655,7 @@ def _workload(reader: Reader, rows: list[Row], records: Sequence[Read]) -> tuple
             latest[am] = record
     found = []
     for am, own in sorted(per_am.items()):
-        active = reader.value(reader.state(latest[am]), "workload") if am in latest else None
+        active = reader.interview.value_of(reader.state(latest[am]), "workload") if am in latest else None
         group = _group(am, am, own, len(rows))
         at_stake: defaultdict[str, Decimal] = defaultdict(Decimal)
         for row in own:

@@ -280,7 +280,10 @@ class Store(ABC):
         """The departures whose plan no longer holds, oldest first: planned by something other than
         ``plan_by`` (another release, other settings; never planned so), or only until ``now`` or before
         (their ``plan_until``; bot/playbook.py). Start-up reads these, not every departure."""
-        found = self._select(DEPARTURES, lambda f: f["plan_by"] != plan_by or (f["plan_until"] or "~") <= now)
+        def lapsed(f: dict[str, Any]) -> bool:
+            return f["plan_by"] != plan_by or (f["plan_until"] is not None and f["plan_until"] <= now)
+
+        found = self._select(DEPARTURES, lapsed)
         return [_restore(departure_from, DEPARTURES, raw) for raw in found]
 
     def count_departures(self) -> int:

@@ -51,6 +51,18 @@ Due = tuple[str, int]
 _due_of = itemgetter(0)
 
 
+def _parse(table: str, record_id: int, text: str) -> Record:
+    """A stored record's text parsed; StoreCorruptError naming it when it is not JSON."""
+    try:
+        parsed: Record = json.loads(text)
+    except ValueError as err:
+        raise StoreCorruptError(
+            f"{table} record {record_id} in the store cannot be read ({err}). "
+            f"Restore the data from a backup, or correct that record."
+        ) from err
+    return parsed
+
+
 def _discard(entries: list[Due], entry: Due) -> None:
     at = bisect_left(entries, entry)
     if at < len(entries) and entries[at] == entry:
@@ -179,16 +191,10 @@ class MemoryStore(Store):
         if table in UNIQUE:
             self._by_key[table][fields[UNIQUE[table]]] = record_id
         if table == TOUCHES:
-            entries = self._due.setdefault(fields["status"], [])
-            if in_order:
-                insort(entries, (fields["due_at"] or "", record_id))
-            else:
-                entries.append((fields["due_at"] or "", record_id))
+            add = insort if in_order else list.append
+            add(self._due.setdefault(fields["status"], []), (fields["due_at"] or "", record_id))
             if fields["sent_at"]:
-                if in_order:
-                    insort(self._sent, (fields["sent_at"], record_id))
-                else:
-                    self._sent.append((fields["sent_at"], record_id))
+                add(self._sent, (fields["sent_at"], record_id))
 
     def _unindex(self, table: str, record_id: int, old: dict[str, Any]) -> None:
         if table in UNIQUE:
@@ -239,13 +245,7 @@ class MemoryStore(Store):
             self._sent.clear()
         with collector_paused():
             for record_id, text in texts:
-                try:
-                    record = json.loads(text)
-                except ValueError as err:
-                    raise StoreCorruptError(
-                        f"{table} record {record_id} in the store cannot be read ({err}). "
-                        f"Restore the data from a backup, or correct that record."
-                    ) from err
+                record = _parse(table, record_id, text)
                 self._index(table, record_id, record, in_order=False)
                 if keep:
                     kept.append((record_id, record))
@@ -296,14 +296,7 @@ class MemoryStore(Store):
         found = []
         with collector_paused():
             for record_id in sorted(texts):
-                try:
-                    raw = json.loads(texts[record_id])
-                except ValueError as err:
-                    raise StoreCorruptError(
-                        f"{DEPARTURES} record {record_id} in the store cannot be read ({err}). "
-                        f"Restore the data from a backup, or correct that record."
-                    ) from err
-                found.append(_restore(outline.read, DEPARTURES, raw))
+                found.append(_restore(outline.read, DEPARTURES, _parse(DEPARTURES, record_id, texts[record_id])))
         return found
 
     def _count(self, table: str) -> int:

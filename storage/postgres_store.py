@@ -79,7 +79,7 @@ _NOT_TEXT: dict[str, sa.types.TypeEngine[Any]] = {"departure_id": sa.BigInteger(
 
 
 # Indexed fields whose own index is a composite one, declared below (storage/migrations, 0003).
-_COMPOSITE = {("touches", "sent_at")}
+_COMPOSITE = {(TOUCHES, "sent_at")}
 
 
 def _index_column(table: str, name: str) -> sa.Column[Any]:
@@ -231,6 +231,12 @@ def _doc(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "id"}
 
 
+def _row(table: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values for ``record``, but its id: the document, and the indexed fields beside it."""
+    doc = _doc(record)
+    return {"doc": doc, **_columns(table, doc)}
+
+
 def _where(table: sa.Table, equal: Equal | None) -> list[sa.ColumnElement[bool]]:
     clauses = []
     for name, wanted in (equal or {}).items():
@@ -347,15 +353,14 @@ class PostgresStore(Store):
         self._run(end(conn, commit=True))
 
     def _insert(self, table: str, record: Mapping[str, Any]) -> Record:
-        doc = _doc(record)
+        values = _row(table, record)
         t = TABLE[table]
-        rows = self._rows(sa.insert(t).values(doc=doc, **_columns(table, doc)).returning(t.c.id))
-        return {**doc, "id": rows[0].id}
+        rows = self._rows(sa.insert(t).values(**values).returning(t.c.id))
+        return {**values["doc"], "id": rows[0].id}
 
     def _put(self, table: str, record: Mapping[str, Any]) -> None:
         record_id = int(record["id"])
-        doc = _doc(record)
-        values = {"doc": doc, **_columns(table, doc)}
+        values = _row(table, record)
         t = TABLE[table]
 
         async def work(conn: AsyncConnection) -> None:
@@ -503,9 +508,8 @@ class PostgresStore(Store):
     def put_touch(self, record: NewTouch | Touch) -> Touch:
         """Insert or replace by ``key`` in one statement: two processes planning the same touch keep one."""
         checked = touch_from({**record})
-        doc = _doc(checked)
         t = TABLE[TOUCHES]
-        values = {"doc": doc, **_columns(TOUCHES, doc)}
+        values = _row(TOUCHES, checked)
         upsert = pg_insert(t).values(**values)
         upsert = upsert.on_conflict_do_update(index_elements=[t.c.key], set_={k: upsert.excluded[k] for k in values})
         checked["id"] = self._rows(upsert.returning(t.c.id))[0].id
@@ -516,9 +520,8 @@ class PostgresStore(Store):
         (the stored document is still the one read) PostgreSQL checks on the newest version of the row, after
         waiting for a claim that holds it locked."""
         checked = touch_from({**record})
-        doc = _doc(checked)
         t = TABLE[TOUCHES]
-        values = {"doc": doc, **_columns(TOUCHES, doc)}
+        values = _row(TOUCHES, checked)
         if read is None:
             insert = pg_insert(t).values(**values).on_conflict_do_nothing(index_elements=[t.c.key])
             rows = self._rows(insert.returning(t.c.id))
@@ -547,8 +550,7 @@ class PostgresStore(Store):
                 return None
             current = _restore(touch_from, TOUCHES, _record(row))
             claimed = touch_from({**current, **changes, "status": new})
-            doc = _doc(claimed)
-            await conn.execute(sa.update(t).where(t.c.id == row.id).values(doc=doc, **_columns(TOUCHES, doc)))
+            await conn.execute(sa.update(t).where(t.c.id == row.id).values(**_row(TOUCHES, claimed)))
             return claimed
 
         return self._do(claim)
@@ -597,7 +599,7 @@ class PostgresStore(Store):
                 t = TABLE[table]
                 for start in range(0, len(rows), COPY_CHUNK):
                     chunk = rows[start : start + COPY_CHUNK]
-                    values = [{"id": int(r["id"]), "doc": _doc(r), **_columns(table, _doc(r))} for r in chunk]
+                    values = [{"id": int(r["id"]), **_row(table, r)} for r in chunk]
                     await conn.execute(sa.insert(t), values)
                 if rows:
                     await conn.execute(_sequence_past_max(table))
