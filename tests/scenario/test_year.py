@@ -145,7 +145,9 @@ def check_nudges(touches: dict[str, Touch], figures: dict[str, object]) -> None:
         if touch["payload"].get("lapse"):
             continue
         per_item[head.rsplit(":", 1)[0]] += 1
-        at = local(datetime.fromisoformat(touch["sent_at"].replace("Z", "+00:00")), TEAM_ZONE)
+        # a nudge cut off by a kill is unknown: it has no sent_at, only the moment it was put in flight
+        went = touch["sent_at"] if touch["status"] == TouchStatus.SENT else touch["claimed_at"]
+        at = local(datetime.fromisoformat(went.replace("Z", "+00:00")), TEAM_ZONE)
         assert is_team_day(at.date()) and time(9) <= at.time() < time(17), f"{key} went at {at}"
     for head, counts in series.items():
         assert counts["owner"] <= 3 and counts["channel"] <= 1, (head, counts)
