@@ -24,6 +24,7 @@ to decide about, never sent twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -102,6 +103,7 @@ class Marks:
         self._tickets = 0
         self._timer: asyncio.TimerHandle | None = None
         self._last_write = 0.0  # seconds
+        self._syncing: set[asyncio.Task[None]] = set()  # writes waiting for the disk (a reference keeps each)
 
     def expect(self) -> int:
         """A send holds its lane and starts its envelope: its mark may come soon."""
@@ -143,26 +145,48 @@ class Marks:
         self._queued = []
         if not queued:
             return
-        owed = list(self.owed)
+        owed = [self.owed.popleft() for _ in range(len(self.owed))]
         started = time.monotonic()
         try:
-            with self.store.batch():
+            # durable before DATA, but the disk's time is not the event loop's: the other lanes go on meanwhile
+            with self.store.batch_durable_later():
                 for write in owed:
                     write()
                 claimed = [self.store.claim_touch(m.touch_id, m.expected, TouchStatus.SENDING, attempts=m.attempts,
                                                  claimed_at=m.claimed_at) for m in queued]  # fmt: skip
         except Exception as err:  # noqa: BLE001 - each waiting send raises it (the store is away)
-            for m in queued:
-                if not m.done.done():
-                    m.done.set_exception(err)
+            self._failed(queued, owed, err)
+            self._last_write = time.monotonic() - started
+            return
+        task = asyncio.get_running_loop().create_task(self._resolve(queued, owed, claimed, started))
+        self._syncing.add(task)
+        task.add_done_callback(self._syncing.discard)
+
+    async def _resolve(self, queued: list[_Mark], owed: list[Callable[[], None]], claimed: list[Touch | None],
+                       started: float) -> None:  # fmt: skip
+        try:
+            await self.store.durable()
+        except Exception as err:  # noqa: BLE001 - as above
+            self._failed(queued, owed, err)
+            # no DATA went: each touch goes back to where it was, as a failed batch would have left it
+            with contextlib.suppress(Exception):
+                for m, touch in zip(queued, claimed, strict=True):
+                    if touch is not None:
+                        self.store.claim_touch(m.touch_id, TouchStatus.SENDING, m.expected,
+                                               attempts=m.attempts - 1)  # fmt: skip
             return
         finally:
             self._last_write = time.monotonic() - started
-        for _ in owed:
-            self.owed.popleft()
         for m, touch in zip(queued, claimed, strict=True):
             if not m.done.done():
                 m.done.set_result(touch)
+
+    def _failed(self, queued: list[_Mark], owed: list[Callable[[], None]], err: Exception) -> None:
+        """Each waiting send raises ``err``; what was owed to the store stays owed (writing it again is harmless)."""
+        self.owed.extendleft(reversed(owed))
+        for m in queued:
+            if not m.done.done():
+                m.done.set_exception(err)
 
 
 @dataclass

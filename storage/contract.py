@@ -429,6 +429,21 @@ class Store(ABC):
     def batch(self) -> AbstractContextManager[None]:
         """Group the writes made inside the block into one atomic write."""
 
+    def batch_durable_later(self) -> AbstractContextManager[None]:
+        """Like ``batch()``, except that its writes may be durable only once a later ``durable()`` returns.
+
+        For a writer that must know its write is durable before it acts, but need not hold the event loop
+        while the disk takes it: marks in flight (bot/sending.py). Where a commit is durable anyway (a
+        database), it is ``batch()``.
+        """
+        return self.batch()
+
+    async def durable(self) -> None:
+        """Return once every write made so far is durable; raises the store's error (StoreError, OSError).
+
+        Where every commit is durable when it returns (a database, memory), there is nothing to wait for."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Flush and release the store; it is unusable afterwards."""

@@ -22,7 +22,7 @@ import gc
 import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -100,16 +100,25 @@ class MemoryStore(Store):
         self._unindexed: set[str] = set()
         self._next_id: dict[str, int] = {t: 1 for t in TABLES}
         self._pending: list[Write] | None = None
+        # False in a batch whose writes may wait for durable() (Store.batch_durable_later)
+        self._durable_now = True
         self._undo: list[Write] = []
         self._closed = False
 
     # -- writes -----------------------------------------------------------------
+    def batch(self) -> AbstractContextManager[None]:
+        return self._batch(durable_now=True)
+
+    def batch_durable_later(self) -> AbstractContextManager[None]:
+        return self._batch(durable_now=False)
+
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def _batch(self, *, durable_now: bool) -> Iterator[None]:
         if self._pending is not None:  # nested: the outer batch commits
             yield
             return
         self._pending = []
+        self._durable_now = durable_now
         undo: list[Write] = []
         self._undo = undo
         try:
@@ -124,6 +133,7 @@ class MemoryStore(Store):
         finally:
             self._pending = None
             self._undo = []
+            self._durable_now = True
         self._committed()
 
     def _insert(self, table: str, record: Mapping[str, Any]) -> Record:

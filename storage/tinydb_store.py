@@ -29,6 +29,7 @@ crash can corrupt it, and the cost grows with the data (hundreds of ms at
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import io
 import json
@@ -292,6 +293,8 @@ class TinyDBStore(_TinyDBFiles):
         self._guard = threading.Lock()  # journal switch versus compaction
         self._compactor: threading.Thread | None = None
         self._compact_error: BaseException | None = None
+        # journal writes so far, and how many of them are known durable (batch_durable_later, durable())
+        self._written = self._synced = 0
         try:
             self._generation = self._load_snapshot()
             replayed = self._replay_journals()
@@ -345,11 +348,32 @@ class TinyDBStore(_TinyDBFiles):
             try:
                 self._journal.write(data)
                 self._journal.flush()
-                os.fsync(self._journal.fileno())
+                if self._durable_now:
+                    os.fsync(self._journal.fileno())
             except BaseException:
                 # Leave no partial line for the next append to follow.
                 self._journal.truncate(start)
                 raise
+            self._written += 1
+            if self._durable_now:
+                self._synced = self._written
+
+    async def durable(self) -> None:
+        """The fsync of a batch written with ``batch_durable_later``, in a thread: the event loop goes on."""
+        with self._guard:
+            target = self._written
+            if self._synced >= target:
+                return
+            if self._closed:
+                raise StoreError("the store is closed")
+            # a copy of the descriptor: a compaction may close the journal meanwhile (it syncs it first)
+            fd = os.dup(self._journal.fileno())
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+        with self._guard:
+            self._synced = max(self._synced, target)
 
     def _committed(self) -> None:
         # Only now: a snapshot copied before the write was visible would miss
@@ -365,6 +389,10 @@ class TinyDBStore(_TinyDBFiles):
     def _switch_journal(self) -> tuple[int, dict[str, dict[int, str]]]:
         """Start the next journal; return the generation and content of the next snapshot."""
         with self._guard:
+            if self._synced < self._written:
+                # what was written to wait for durable() is never left unsynced in a journal nobody syncs
+                os.fsync(self._journal.fileno())
+                self._synced = self._written
             self._journal.close()
             self._generation += 1
             self._journal_path = self._journal_for(self._generation + 1)

@@ -426,23 +426,32 @@ def test_a_stored_record_that_is_no_longer_valid_is_named(tmp_path):
 
 CRASHER = textwrap.dedent(
     """
-    import json, os, signal, sys
+    import asyncio, json, os, signal, sys
     from storage.tinydb_store import TinyDBStore
     store = TinyDBStore(sys.argv[1], compact_at_bytes=int(sys.argv[2]))
     template = json.loads(sys.argv[4])
-    for n in range(int(sys.argv[3])):
-        store.insert_departure({**template, "client": f"c{n}", "client_key": f"c{n}", "pad": "x" * 500})
+
+    async def write_all(later):
+        for n in range(int(sys.argv[3])):
+            with store.batch_durable_later() if later else store.batch():
+                store.insert_departure({**template, "client": f"c{n}", "client_key": f"c{n}", "pad": "x" * 500})
+            if later and n % 3 == 0:
+                await store.durable()  # the others wait for the next one, or for a compaction's switch
+        await store.durable()
+
+    asyncio.run(write_all(sys.argv[5] == "later"))
     print("written", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
     """
 )
 
 
+@pytest.mark.parametrize("durable", ["at once", "later"])
 @pytest.mark.parametrize("compact_at", [1 << 30, 4096])
-def test_a_killed_writer_loses_no_acknowledged_write(tmp_path, compact_at):
+def test_a_killed_writer_loses_no_acknowledged_write(tmp_path, compact_at, durable):
     path = tmp_path / "sendoff.json"
     result = subprocess.run(
-        [sys.executable, "-c", CRASHER, str(path), str(compact_at), "200", json.dumps(departure())],
+        [sys.executable, "-c", CRASHER, str(path), str(compact_at), "200", json.dumps(departure()), durable],
         capture_output=True,
         text=True,
         timeout=60,
@@ -450,9 +459,21 @@ def test_a_killed_writer_loses_no_acknowledged_write(tmp_path, compact_at):
     assert result.returncode == -signal.SIGKILL and "written" in result.stdout, result.stderr
     store = TinyDBStore(path)
     assert store.count_departures() == 200
-    assert store.get_departure(200)["client"] == "c199"
+    assert [store.get_departure(n)["client"] for n in (1, 100, 200)] == ["c0", "c99", "c199"]
     assert isinstance(store.get_departure(200)["status"], Status)
     store.close()
+
+
+async def test_a_batch_made_durable_later_is_seen_at_once_and_all_or_nothing(store):
+    with store.batch_durable_later():
+        first = store.insert_departure(departure("Acme"))
+        assert store.get_departure(first["id"])["client"] == "Acme"
+    await store.durable()
+    await store.durable()  # nothing more to wait for
+    with pytest.raises(RuntimeError), store.batch_durable_later():
+        store.insert_departure(departure("Globex"))
+        raise RuntimeError("the batch fails")
+    assert [d["client"] for d in store.find_departures()] == ["Acme"]
 
 
 def test_background_compaction_keeps_every_write(tmp_path):
