@@ -26,6 +26,8 @@ from contextlib import AbstractContextManager, contextmanager
 from operator import itemgetter
 from typing import Any
 
+import orjson
+
 from storage.contract import (
     DEPARTURES,
     INDEXED,
@@ -51,10 +53,22 @@ Due = tuple[str, int]
 _due_of = itemgetter(0)
 
 
+def load_json(text: str | bytes) -> Any:
+    """JSON parsed by orjson, three to four times as fast as json on stored records (start-up and reports
+    parse every one), or by json where orjson refuses what json takes (a lone surrogate's escape, NaN).
+
+    Alike wherever both read it, but for an integer past 64 bits, which orjson reads as a float: records
+    hold none (ids, counts and amounts up to bot.answers.MAX_AMOUNT are their only numbers)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _parse(table: str, record_id: int, text: str) -> Record:
     """A stored record's text parsed; StoreCorruptError naming it when it is not JSON."""
     try:
-        parsed: Record = json.loads(text)
+        parsed: Record = load_json(text)
     except ValueError as err:
         raise StoreCorruptError(
             f"{table} record {record_id} in the store cannot be read ({err}). "
@@ -190,7 +204,7 @@ class MemoryStore(Store):
             texts.pop(record_id, None)
             return
         texts[record_id] = text
-        self._index(table, record_id, json.loads(text) if record is None else record)
+        self._index(table, record_id, load_json(text) if record is None else record)
 
     def _index(self, table: str, record_id: int, record: Mapping[str, Any], *, in_order: bool = True) -> None:
         """Add one record's indexed fields; ``in_order=False`` leaves the due-time lists to be sorted after."""
@@ -269,7 +283,7 @@ class MemoryStore(Store):
     # -- reads ------------------------------------------------------------------
     def _get(self, table: str, record_id: int) -> Record | None:
         text = self._table(table).get(int(record_id))
-        return None if text is None else json.loads(text)
+        return None if text is None else load_json(text)
 
     def _ids_where(self, table: str, predicate: Predicate, equal: Equal | None = None) -> list[int]:
         self._ensure_indexed(table)
@@ -297,7 +311,7 @@ class MemoryStore(Store):
             return [record for record_id, record in parsed if predicate(fields[record_id])]
         ids = self._ids_where(table, predicate, equal)
         with collector_paused():
-            return [json.loads(text[i]) for i in ids]
+            return [load_json(text[i]) for i in ids]
 
     def outline_departures(self, outline: Outline) -> list[Record]:
         """As the contract's, but each record is cut down as soon as it is parsed, and the table is not indexed
@@ -344,7 +358,7 @@ class MemoryStore(Store):
                 found.sort()
         ids = [i for _, i in found if departure_id is None or fields[i]["departure_id"] == departure_id][:limit]
         with collector_paused():
-            return [_restore(touch_from, TOUCHES, json.loads(text[i])) for i in ids]
+            return [_restore(touch_from, TOUCHES, load_json(text[i])) for i in ids]
 
     def close(self) -> None:
         self._closed = True

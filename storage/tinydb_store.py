@@ -46,7 +46,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from storage.contract import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError
-from storage.memory_store import MemoryStore, Write, collector_paused
+from storage.memory_store import MemoryStore, Write, collector_paused, load_json
 
 META = "meta"
 FILE_MODE = 0o600
@@ -151,7 +151,7 @@ def _parse_database(path: Path, raw: bytes) -> dict[str, dict[str, Any]]:
     if not text.strip():
         raise StoreCorruptError(_corrupt_message(path, "the file is empty"))
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as err:
         raise StoreCorruptError(_corrupt_message(path, err)) from err
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
@@ -268,7 +268,7 @@ class _TinyDBFiles(MemoryStore):
             try:
                 if not line.endswith(b"\n"):
                     raise ValueError("unterminated line")
-                writes = json.loads(line)["w"]
+                writes = load_json(line)["w"]
             except (ValueError, KeyError, TypeError) as err:
                 if is_last and good_end + len(line) == len(raw):
                     break  # torn by a crash mid-append (or, to a reader, being appended): never acknowledged
