@@ -52,6 +52,7 @@ from storage.contract import (
     StoreError,
     _restore,
     database_url,
+    load_json,
     mask_url,
     outline_from,
 )
@@ -201,6 +202,7 @@ def _engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(
         url,
         json_serializer=lambda doc: json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
+        json_deserializer=load_json,  # as the file's records are read (storage/memory_store.py)
         connect_args={
             "timeout": CONNECT_TIMEOUT,
             "command_timeout": STATEMENT_TIMEOUT,

@@ -45,8 +45,8 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from storage.contract import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError
-from storage.memory_store import MemoryStore, Write, collector_paused, load_json
+from storage.contract import SCHEMA_VERSION, TABLES, StoreCorruptError, StoreError, load_json
+from storage.memory_store import MemoryStore, Write, collector_paused
 
 META = "meta"
 FILE_MODE = 0o600

@@ -13,8 +13,8 @@ from tinydb import TinyDB
 
 import storage.postgres_store as pg
 from storage import StoreCorruptError, StoreError
-from storage.contract import Outline
-from storage.memory_store import MemoryStore, load_json
+from storage.contract import Outline, load_json
+from storage.memory_store import MemoryStore
 from storage.records import (
     Approval,
     AuditEvent,
