@@ -10,6 +10,12 @@ the AM (bot/approvals.py); everything else is claimed and sent (bot/sending.py).
 A touch found in ``sending`` at start-up was cut off by a crash and becomes
 ``unknown``: the AM decides, it is never re-sent blindly.
 
+A nudge of an open item's series is followed by the next one, planned from
+what became of it (bot/playbook.py, ``feeds_plan``): once it is skipped (in
+the same write), sent, failed or cut off, its departure is planned again at
+once. A send's plan is noted as lapsed before the send, so that one cut off
+by a kill is planned by the next start-up.
+
 A run that finds the store away stops taking touches, lets the sends in flight
 finish and raises the store's error: bot/scheduler.py pauses and tries again.
 What went meanwhile is owed to the store, and written first by the next run.
@@ -25,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from email.message import Message
 
@@ -39,7 +45,7 @@ from bot.mailer import Composer, Sender
 from bot.notices import Notices
 from bot.notify import Notifier
 from bot.pacing import Pacing, RateCap
-from bot.playbook import Playbook
+from bot.playbook import Playbook, feeds_plan
 from bot.sending import Courier, Lane
 from bot.settling import Outcome, Settled
 from storage import Store
@@ -114,6 +120,8 @@ class Dispatcher:
                                              reason=self.ledger.say("reason_cut_off"))  # fmt: skip
             if unknown is not None:
                 found.append(unknown)
+        for departure_id in {t["departure_id"] for t in found if feeds_plan(t) and t["departure_id"] is not None}:
+            self.playbook.replan(departure_id)  # the next nudge follows from one cut off, as from one that went
         return found
 
     async def ask_about_unknown(self, touches: list[Touch]) -> None:
@@ -201,7 +209,7 @@ class Dispatcher:
             # the save attempt ends now, even if telling the AM is late or waits for their working hours
             record = self.lifecycle.lapse_save(record)
         if parse_iso(touch["latest_at"]) < now:
-            return self.ledger.missed(touch)
+            return self._settle(touch, lambda: self.ledger.missed(touch))
         hold = self.holds.reason(touch, record)
         if hold in LIFTS:
             why = self.holds.say(hold)
@@ -219,6 +227,13 @@ class Dispatcher:
                 return self.ledger.defer(touch, pause)
             if record is not None and self.approvals.needed(record, touch):
                 return await self.approvals.ask(touch, record)
+            # today's cap was checked above with no wait since: the slot is taken now, before the send waits
+            # for its lane, the server and the disk, so that the emails in flight on the other lanes count
+            slot = self.rate.take(now)
+            settled = await self.courier.claim_and_send(touch, record, TouchStatus.PENDING, lane=lane)
+            if settled.outcome is not Outcome.SENT:
+                self.rate.give_back(slot)
+            return settled
         else:
             if touch["recipient"] == CHANNEL:
                 waiting = self.pacing.hours_pause(touch["zone"], now)
@@ -226,7 +241,25 @@ class Dispatcher:
                 waiting = await self.pacing.person_pause(touch, now)
             if waiting is not None:
                 return self.ledger.defer(touch, waiting)
-        return await self.courier.claim_and_send(touch, record, TouchStatus.PENDING, lane=lane)
+        if not feeds_plan(touch) or touch["departure_id"] is None:
+            return await self.courier.claim_and_send(touch, record, TouchStatus.PENDING, lane=lane)
+        # A send takes writes of its own and waits for Slack: the plan is noted as lapsed first, so that the
+        # next plan_all makes it if this process stops before it is made again here. Made again whatever
+        # became of the send (a plan made meanwhile, by an answer, may have counted it as gone).
+        self.playbook.lapse(touch["departure_id"])
+        sent = await self.courier.claim_and_send(touch, record, TouchStatus.PENDING, lane=lane)
+        self.playbook.replan(touch["departure_id"])
+        return sent
+
+    def _settle(self, touch: Touch, settle: Callable[[], Settled]) -> Settled:
+        """``settle`` ``touch`` at once (skip, cancel); a nudge's departure is planned again in the same write,
+        as its next nudge follows from what became of it."""
+        if not feeds_plan(touch) or touch["departure_id"] is None:
+            return settle()
+        with self.store.batch():
+            settled = settle()
+            self.playbook.replan(touch["departure_id"])
+        return settled
 
     # -- a draft's buttons -------------------------------------------------------------------
     async def approve(self, touch_id: int, actor: str, override: tuple[str, str] | None = None) -> Settled:
@@ -234,7 +267,8 @@ class Dispatcher:
         return await self.approvals.approve(touch_id, actor, override)
 
     def decline(self, touch_id: int, actor: str) -> Settled:
-        return self.approvals.decline(touch_id, actor)
+        return self._settle(self.approvals.approval_touch(touch_id, actor),
+                            lambda: self.approvals.decline(touch_id, actor))  # fmt: skip
 
     def always_ask(self, touch_id: int, actor: str) -> Departure:
         return self.approvals.always_ask(touch_id, actor)

@@ -11,6 +11,7 @@ when they were planned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time as wall
 from collections import deque
 from dataclasses import dataclass, field
@@ -66,6 +67,15 @@ class RateCap:
 
     def count(self, at: datetime) -> None:
         self._sent.append(at)
+
+    def take(self, at: datetime) -> datetime:
+        """A slot of today's cap for an email about to go, counted from ``at`` (``give_back`` if it did not)."""
+        self._sent.append(at)
+        return at
+
+    def give_back(self, slot: datetime) -> None:
+        with contextlib.suppress(ValueError):  # a day later it has left the window anyway
+            self._sent.remove(slot)
 
 
 class Pacing:

@@ -27,9 +27,22 @@ it, without the record) and ``plan_until``, which the store finds it by
 (``Store.departures_to_plan``, indexed columns on PostgreSQL). ``plan_all``
 (start-up, the daily top-up) re-plans only a departure planned by another
 release or with other settings, or whose plan no longer holds: a greeting
-left out comes within the horizon, or one of its touches fell due since (the
-dispatcher may have sent, skipped, held or moved it, and the next nudge
-follows from that), or it waits for a person (a draft, an interrupted send).
+left out comes within the horizon, or it waits for a person (a draft, an
+interrupted send), or the dispatcher noted it as lapsed and stopped before
+planning it again (below).
+
+A touch falling due does not end a plan: what becomes of most touches plans
+nothing more. Only a nudge of an open item's series feeds the next plan
+(``feeds_plan``: the next one is numbered after those that went, and due a
+gap after the last one went), and only the dispatcher settles one, so it
+re-plans the departure right after, whatever became of the nudge: skipped
+past its moment in the same write as the skip; sent, failed or cut off after
+a send, which takes its own writes and waits for Slack, so the plan is first
+noted as lapsed (``lapse``) and made again once the nudge settled
+(``replan``): a process killed in between leaves it for the next
+``plan_all``. A nudge deferred, retried or cancelled stays out of its series'
+count: nothing to plan. The save attempt's lapse records its outcome
+through ``Departures.commit`` before its touch settles.
 Everything else that changes a plan's inputs goes through
 ``Departures.commit``, which re-plans at once; a plan made from a copy older
 than the stored departure (another process changed it meanwhile) is noted
@@ -100,6 +113,7 @@ __all__ = [
     "am_or_channel",
     "exit_note_approved",
     "exit_note_payload",
+    "feeds_plan",
     "new_touch",
 ]
 
@@ -155,7 +169,7 @@ PLANNING_MODULES = ("bot.playbook", "bot.workdays", "bot.countries", "bot.answer
 # noted as it is asked, a stale key is corrected once): left out of the fingerprint, so they re-plan nothing.
 NOT_PLANNED = frozenset({PLAN_NOTE, "plan_by", "plan_until", "prompt", "client_key"})
 # Touches a person may settle at any moment (a draft's Send, the fate of an interrupted send), or start-up
-# does (``sending`` becomes ``unknown``): a departure holding one is planned again by every plan_all.
+# does (``sending`` becomes ``unknown``): a plan made while one waits is made again by every plan_all.
 UNSETTLED = frozenset({TouchStatus.AWAITING_APPROVAL, TouchStatus.SENDING, TouchStatus.UNKNOWN})
 # The words a plan writes into touches (why one is cancelled): a company's own wording re-plans once.
 PLANNED_WORDS = ("reason_no_longer_planned", "hold_retained", "hold_opted_out", "hold_forgotten", "hold_won_back")
@@ -181,6 +195,14 @@ class ExitNotePayload(TouchPayload, total=False):
 
 def exit_note_payload(payload: TouchPayload) -> ExitNotePayload:
     return cast(ExitNotePayload, payload)  # the same dict: an exit note's payload holds these keys too
+
+
+def feeds_plan(touch: NewTouch) -> bool:
+    """Whether what becomes of ``touch`` changes its departure's next plan: a nudge of an open item's series
+    (``Playbook._series``), once it counts as gone (sent, skipped, failed, cut off) or no longer does. Any
+    other touch's outcome plans nothing more (the escalation ends its series whatever becomes of it)."""
+    payload = touch["payload"]
+    return touch["departure_id"] is not None and "number" in payload and not payload.get("escalated")
 
 
 def exit_note_approved(touch: NewTouch) -> bool:
@@ -613,11 +635,9 @@ class Playbook:
         """What this plan was made from, noted on ``record``: until when it holds (see the module)."""
         ahead = timedelta(days=self.cadence.greeting_horizon_days)
         moments = [due - ahead for due in beyond]  # the first greeting left out comes within the horizon
-        for touch in touches:
-            if touch["status"] is TouchStatus.PENDING:
-                moments.append(parse_iso(touch["due_at"]))  # the dispatcher takes it from then on
-            elif touch["status"] in UNSETTLED:
-                moments.append(now)
+        # (a pending touch falling due changes nothing here: the dispatcher re-plans after a nudge settles)
+        if any(touch["status"] in UNSETTLED for touch in touches):
+            moments.append(now)
         until = min(moments, default=None)
         note: PlanNote = {"inputs": self.plan_inputs(record), "at": iso(now), "reach": iso(horizon),
                           "until": None if until is None else iso(until)}  # fmt: skip
@@ -634,9 +654,12 @@ class Playbook:
             # planned from a copy older than the stored departure (another process changed it meanwhile): the
             # store finds it again at the next top-up, rather than taking this plan for the newer record's
             note = {**note, "until": note["at"]}
-        if cast(dict[str, Any], stored).get(PLAN_NOTE) != note:
-            _set_note(stored, note, self._made_by)
-            self.store.save_departure(stored)
+        if cast(dict[str, Any], stored).get(PLAN_NOTE) == note:
+            return
+        if not self.store.note_on_departure(stored["id"], _note_fields(note, self._made_by), read=stored):
+            # changed between the read and the write (another process): noted to be made again
+            lapsed: PlanNote = {**note, "until": note["at"]}
+            self.store.note_on_departure(stored["id"], _note_fields(lapsed, self._made_by))
 
     def plan_inputs(self, record: NewDeparture) -> str:
         """The fingerprint of what ``record``'s plan is made from: the record, and what planned it."""
@@ -648,7 +671,7 @@ class Playbook:
         return _digest([self._made_by, made_of])
 
     def still_planned(self, record: Departure, now: datetime | None = None) -> bool:
-        """Whether ``record``'s plan holds as it is: made from the same inputs, and nothing due since."""
+        """Whether ``record``'s plan holds as it is: made from the same inputs, and not over (see the module)."""
         note = cast(dict[str, Any], record).get(PLAN_NOTE)
         if not isinstance(note, dict):
             return False  # never planned so, or by an older sendoff
@@ -660,9 +683,29 @@ class Playbook:
             return False
         return bool(note.get("inputs") == self.plan_inputs(record))
 
+    def lapse(self, departure_id: int) -> None:
+        """Note the departure's plan as holding only until now, before one of its nudges is sent (``feeds_plan``):
+        if the process stops before ``replan`` follows the send, the next ``plan_all`` makes the plan."""
+        stored = self.store.get_departure(departure_id)
+        note = cast(dict[str, Any], stored).get(PLAN_NOTE) if stored is not None else None
+        if stored is None or stored.get("forgotten") or not isinstance(note, dict):
+            return  # never planned so: the store finds it anyway (forgotten: nothing to plan)
+        now = iso(self.clock.now())
+        until = note.get("until")
+        if isinstance(until, str) and parse_iso(until) <= parse_iso(now):
+            return  # lapsed already
+        self.store.note_on_departure(departure_id, {PLAN_NOTE: {**note, "until": now}, "plan_until": now})
+
+    def replan(self, departure_id: int) -> None:
+        """Plan the departure again, as it is stored now: one of its nudges settled (``feeds_plan``)."""
+        stored = self.store.get_departure(departure_id)
+        if stored is not None and not stored.get("forgotten"):
+            self.plan(stored)
+
     def plan_all(self) -> int:
         """At start-up, and as time passes: top up the touches of every departure whose plan no longer holds
-        (``still_planned``: greetings roll forward, a nudge follows one that went), and the digest.
+        (``still_planned``: greetings roll forward; a plan the dispatcher noted as lapsed is made), and the
+        digest.
 
         With the data in a file, start-up reads every departure anyway: the names' keys are checked then too
         (``Departures.rekey``), rather than on the first lookup, which a person waits for.
@@ -677,8 +720,7 @@ class Playbook:
         if forgotten:  # nothing is planned for them again: noted so, they are not found again
             with self.store.batch():
                 for record in forgotten:
-                    cast(dict[str, Any], record).update(plan_by=self._made_by, plan_until=None)
-                    self.store.save_departure(record)
+                    self.store.note_on_departure(record["id"], {"plan_by": self._made_by, "plan_until": None})
         # (a plan noted by a release that kept no plan_by is made again, once: then the store finds it)
         stale = [r for r in records if not r.get("forgotten")
                  and (r.get("plan_by") != self._made_by or not self.still_planned(r, now))]  # fmt: skip
@@ -774,13 +816,15 @@ def _holiday_day(holiday: Holiday, country: str | None, year: int) -> tuple[date
     return found
 
 
+def _note_fields(note: PlanNote, made_by: str) -> dict[str, Any]:
+    """``note``, with what planned it and until when beside it, where the store can find the departures whose
+    plan no longer holds without reading every one (``Store.departures_to_plan``)."""
+    return {PLAN_NOTE: note, "plan_by": made_by, "plan_until": note["until"]}
+
+
 def _set_note(record: Departure, note: PlanNote, made_by: str) -> None:
-    """Keep ``note`` on ``record``, with what planned it and until when beside it, where the store can find
-    the departures whose plan no longer holds without reading every one (``Store.departures_to_plan``)."""
-    fields = cast(dict[str, Any], record)
-    fields[PLAN_NOTE] = note
-    fields["plan_by"] = made_by
-    fields["plan_until"] = note["until"]
+    """Keep ``note`` on ``record`` (the caller's copy; ``Store.note_on_departure`` writes it)."""
+    cast(dict[str, Any], record).update(_note_fields(note, made_by))
 
 
 def _digest(parts: list[Any]) -> str:

@@ -268,7 +268,8 @@ class Courier:
             return await self._failed(touch, expected, record, err, counted=False)
         if not marked:
             raise RuntimeError(f"{type(chosen.sender).__name__} sent without marking the touch in flight")
-        self.rate.count(self.clock.now())
+        if lane is None:
+            self.rate.count(self.clock.now())  # a batch's send took its slot before it began (bot/dispatcher.py)
         return self._sent(marked[0], record, detail, moment if touch["kind"] is TouchKind.EXIT_NOTE else None,
                           later=lane is not None)  # fmt: skip
 
@@ -301,7 +302,7 @@ class Courier:
         self.owed.extend(writes)
         if not later:
             self.settle_owed()
-        self._after_sent(claimed, record)
+        self._after_sent(claimed)
         return Settled(claimed, Outcome.SENT, detail)
 
     def _exit_note_went(self, record: Departure, moment: datetime) -> None:
@@ -310,12 +311,11 @@ class Courier:
         fresh["exit_note_sent_at"] = record["exit_note_sent_at"] = iso(moment)
         self.store.save_departure(fresh)
 
-    def _after_sent(self, touch: Touch, record: Departure | None) -> None:
-        """Reminders repeat, and the digest comes monthly: plan what follows what was sent."""
+    def _after_sent(self, touch: Touch) -> None:
+        """The digest comes monthly: the next is planned once one went. (What follows a nudge is planned by the
+        dispatcher, whatever became of it: bot/dispatcher.py.)"""
         if touch["kind"] == TouchKind.DIGEST:
             self.playbook.plan_digest()
-        elif record is not None and touch["channel"] != Channel.EMAIL:
-            self.playbook.plan(self.store.get_departure(record["id"]) or record)
 
     async def _failed(self, touch: Touch, held: TouchStatus, record: Departure | None, err: SendError, *,
                       counted: bool = True) -> Settled:  # fmt: skip

@@ -235,6 +235,10 @@ def load_json(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+def _without(record: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in names}
+
+
 def _restore(convert: Callable[[Record], _T], table: str, raw: Record) -> _T:
     try:
         return convert(raw)
@@ -269,6 +273,19 @@ class Store(ABC):
 
     def save_departure(self, record: Departure) -> None:
         self._put(DEPARTURES, departure_from({**record}))
+
+    def note_on_departure(self, departure_id: int, fields: Mapping[str, Any], read: Departure | None = None) -> bool:
+        """Write ``fields`` (what is noted beside a departure: its plan's note) onto the stored departure, and
+        nothing else: a change another process made to it since it was read stays. With ``read``: only while
+        the stored departure, but for ``fields``, is still ``read``. False when nothing was written (gone,
+        or changed since it was read)."""
+        stored = self._get(DEPARTURES, departure_id)
+        if stored is None:
+            return False
+        if read is not None and _without(stored, fields) != _without({**read, "id": departure_id}, fields):
+            return False
+        self._put(DEPARTURES, departure_from({**stored, **fields}))
+        return True
 
     def get_departure(self, departure_id: int) -> Departure | None:
         raw = self._get(DEPARTURES, departure_id)

@@ -536,6 +536,22 @@ class PostgresStore(Store):
         checked["id"] = rows[0].id
         return checked
 
+    def note_on_departure(self, departure_id: int, fields: Mapping[str, Any], read: Departure | None = None) -> bool:
+        """In one statement, as the contract's: the document merged with ``fields`` (``||``), their indexed
+        columns beside it; with ``read``, on the condition that the document less ``fields`` is still it."""
+        t = TABLE[DEPARTURES]
+        patch = _doc(fields)
+        columns = {name: value for name, value in _columns(DEPARTURES, patch).items() if name in patch}
+        where = [t.c.id == int(departure_id)]
+        if read is not None:
+            rest: sa.ColumnElement[Any] = t.c.doc
+            for name in patch:
+                rest = rest.op("-", return_type=JSONB)(sa.cast(sa.literal(name), sa.Text))
+            was = {k: v for k, v in _doc(departure_from({**read})).items() if k not in patch}
+            where.append(rest == sa.literal(was, JSONB))
+        merged = t.c.doc.op("||", return_type=JSONB)(sa.literal(patch, JSONB))
+        return bool(self._rows(sa.update(t).where(*where).values(doc=merged, **columns).returning(t.c.id)))
+
     def claim_touch(self, touch_id: int, expected: TouchStatus, new: TouchStatus, **changes: Any) -> Touch | None:
         """In a short transaction of its own (or the open batch's): a touch another process holds locked,
         or that is no longer in ``expected``, is not waited for: None, as the contract says."""

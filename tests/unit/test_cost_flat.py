@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,7 +50,8 @@ def reopened(settings, clock):
 async def recorded(settings, clock, interview_with):
     """A departure answered to the end (greetings, check-ins, nudges planned), its exit note declined by the
     AM (a draft waiting for them is looked at by every start-up), the bot's work of the moment done, the store
-    closed: its note, which holds until the first nudge and greeting fall due on 23 December."""
+    closed: its note, which holds until Christmas 2027's greeting comes within the year ahead, on 23 December
+    (its touches falling due before then change nothing)."""
     core = build_core(settings, RecordingNotifier(drafts=True), clock=clock)
     interview_with(core.departures)
     [draft] = await core.dispatcher.run_due()
@@ -179,19 +180,83 @@ def test_the_clock_passing_the_horizon_tops_up_the_greetings_and_nothing_earlier
         core.close()
 
 
-async def test_a_touch_that_fell_due_replans_its_departure_at_the_next_start_up(settings, clock, recorded):
-    until = parse_iso(recorded["until"])
+async def test_touches_falling_due_while_down_replan_nothing_and_the_dispatcher_plans_each_next_nudge(
+        settings, clock, interview_with):  # fmt: skip
     core = build_core(settings, RecordingNotifier(), clock=clock)
-    clock.set(until)
-    settled = await core.dispatcher.run_due()  # the bot went on running, sent what fell due, then stopped
-    assert settled
+    # the agreement not signed: nudged from Friday 27 November; the data due back Wednesday 2 December
+    interview_with(core.departures, agreement_signed="no", data_by="in 1 week")
+    planned = note(core)
+    core.close()
+    # down until Tuesday 8 December, 08:00 in Berlin: the exit note and nudges fell due meanwhile, the
+    # agreement's first over a week ago (its moment is over), the data's on Wednesday
+    clock.set(datetime(2026, 12, 8, 7, tzinfo=UTC))
+    core = reopened(settings, clock)
+    try:
+        assert note(core) == planned  # start-up planned nothing again: the dispatcher settles what is due
+
+        def touch(key: str) -> dict:
+            return core.store.touch_by_key(f"1:deadline:{key}")
+
+        await core.dispatcher.run_due()
+        assert touch("agreement_signed:2026-11-27:1")["status"] is TouchStatus.SKIPPED
+        # the next follows at once, 3 working days after the skip, in working hours
+        assert touch("agreement_signed:2026-11-27:2")["status"] is TouchStatus.PENDING
+        assert touch("agreement_signed:2026-11-27:2")["due_at"] == "2026-12-11T08:00:00.000Z"
+        # ann's working day begins at 09:00: the data's nudge waits for it, and nothing follows it yet
+        assert touch("data_return:2026-12-02:1")["due_at"] == "2026-12-08T08:00:00.000Z"
+        assert touch("data_return:2026-12-02:2") is None
+        clock.set(datetime(2026, 12, 8, 8, tzinfo=UTC))
+        await core.dispatcher.run_due()
+        assert touch("data_return:2026-12-02:1")["status"] is TouchStatus.SENT
+        assert touch("data_return:2026-12-02:2")["due_at"] == "2026-12-11T08:00:00.000Z"
+        assert core.store.touch_by_key("1:exit_note")["status"] is TouchStatus.AWAITING_APPROVAL
+        made = pending_nudges(core)
+    finally:
+        core.close()
+    # the exit note waits for the AM, so start-up plans this departure again: the same as the dispatcher did
+    clock.advance(timedelta(minutes=1))
+    core = reopened(settings, clock)
+    try:
+        assert note(core)["at"] == "2026-12-08T08:01:00.000Z"
+        assert pending_nudges(core) == made
+    finally:
+        core.close()
+
+
+class Killed(BaseException):
+    """The process killed at that moment: nothing after it runs (not an Exception: nobody catches it)."""
+
+
+@dataclass
+class KilledWhileNudging(RecordingNotifier):
+    async def deliver(self, notice) -> None:
+        if notice.touch is not None and notice.touch["kind"] is TouchKind.DEADLINE:
+            raise Killed
+        await super().deliver(notice)
+
+
+async def test_a_nudge_cut_off_by_a_kill_is_followed_by_the_next_one_at_start_up(settings, clock, interview_with):
+    core = build_core(settings, KilledWhileNudging(), clock=clock)
+    interview_with(core.departures, agreement_signed="no")  # nudged from Friday 27 November, 11:00 in Berlin
+    clock.set(datetime(2026, 11, 27, 10, tzinfo=UTC))
+    with pytest.raises(Killed):
+        await core.dispatcher.run_due()
+    cut_off = core.store.touch_by_key("1:deadline:agreement_signed:2026-11-27:1")
+    assert cut_off["status"] is TouchStatus.SENDING and core.store.touch_by_key(
+        "1:deadline:agreement_signed:2026-11-27:2") is None  # fmt: skip
     core.close()
     core = reopened(settings, clock)
     try:
-        assert note(core)["at"] == until.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        assert parse_iso(note(core)["until"]) > until  # it now holds until what falls due next
+        assert core.store.get_touch(cut_off["id"])["status"] is TouchStatus.UNKNOWN  # never delivered twice
+        follows = core.store.touch_by_key("1:deadline:agreement_signed:2026-11-27:2")
+        assert follows["status"] is TouchStatus.PENDING and follows["due_at"] == "2026-12-02T10:00:00.000Z"
     finally:
         core.close()
+
+
+def pending_nudges(core) -> dict[str, str]:
+    return {t["key"]: t["due_at"] for t in core.store.find_touches(statuses=[TouchStatus.PENDING])
+            if t["kind"] is TouchKind.DEADLINE}  # fmt: skip
 
 
 def test_an_older_store_without_notes_is_planned_once(settings, clock, recorded):

@@ -209,6 +209,27 @@ def test_a_plan_is_written_only_over_the_touch_it_was_made_from(store):
     assert store.count_touches() == 1
 
 
+def test_a_note_on_a_departure_leaves_the_rest_as_stored_now(store):
+    made = store.insert_departure(departure("Acme"))
+    read = store.get_departure(made["id"])
+    answered = {**read, "context": "an answer given meanwhile", "updated_at": "2026-12-01T10:00:00Z"}
+    store.save_departure(answered)
+    note = {"planned": {"at": "2026-12-01T10:00:01Z", "until": None}, "plan_by": "r1", "plan_until": None}
+    # made from the copy read before the answer: written only where the rest is unchanged, so not here
+    assert not store.note_on_departure(made["id"], note, read=read)
+    assert store.get_departure(made["id"]) == answered
+    # unconditionally: the note is written, the answer stays
+    lapsed = {**note, "plan_until": "2026-12-01T10:00:01Z"}
+    assert store.note_on_departure(made["id"], lapsed)
+    assert store.get_departure(made["id"]) == {**answered, **lapsed}
+    assert [d["id"] for d in store.departures_to_plan("r1", "2026-12-01T10:00:02Z")] == [made["id"]]
+    # read as it is now: written
+    assert store.note_on_departure(made["id"], note, read=store.get_departure(made["id"]))
+    assert store.get_departure(made["id"]) == {**answered, **note}
+    assert store.departures_to_plan("r1", "2026-12-01T10:00:02Z") == []
+    assert not store.note_on_departure(made["id"] + 1, note)  # gone (or never there)
+
+
 def test_event_ids_are_remembered_and_old_ones_pruned(store):
     assert store.remember_event("E1", "2026-11-25T10:00:00Z", forget_before="2026-11-24T10:00:00Z")
     assert not store.remember_event("E1", "2026-11-25T10:01:00Z", forget_before="2026-11-24T10:00:00Z")

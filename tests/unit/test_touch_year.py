@@ -205,6 +205,9 @@ def test_greetings_planned_further_ahead_before_are_kept_and_those_cancelled_for
     later = core.store.touch_by_key("1:greeting:new_year:2028")
     later.update(status=TouchStatus.CANCELLED, reason="no longer follows from the answers")
     core.store.save_touch(later)
+    record = core.departures.get(1)
+    record["plan_by"] = "an older sendoff"  # what the store finds a release that planned otherwise by
+    core.store.save_departure(record)
     core.playbook.plan_all()
     assert core.store.touch_by_key("1:greeting:christmas:2027")["status"] == TouchStatus.PENDING  # not cancelled
     clock.set(datetime(2027, 6, 1, 8, tzinfo=UTC))
