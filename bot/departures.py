@@ -83,8 +83,9 @@ class Started:
     created: bool  # False: an open departure for this client already existed
 
 
-def rekey_departures(store: Store) -> int:
-    """Give every stored departure the key ``client_key`` makes of its name now; how many changed.
+def rekey_departures(store: Store, records: Iterable[Departure] | None = None) -> int:
+    """Give every stored departure (or those of ``records``) the key ``client_key`` makes of its name now;
+    how many changed.
 
     Records stored before keys folded accents hold "müllergmbh" where a lookup now asks for "mullergmbh", and
     a lookup reads only the stored key. Re-keying once is simpler than recomputing every name's key on every
@@ -92,7 +93,7 @@ def rekey_departures(store: Store) -> int:
     record keeps its empty key: it is found by no name.
     """
     stale = []
-    for record in store.find_departures():
+    for record in store.find_departures() if records is None else records:
         key = client_key(record["client"])
         if record["client_key"] and key and record["client_key"] != key:
             record["client_key"] = key
@@ -127,11 +128,12 @@ class Departures:
         # (``sendoff move-data``): reading every departure there is what start-up no longer does.
         self.rekeyed = store.shared  # see rekey
 
-    def rekey(self) -> int:
+    def rekey(self, records: Iterable[Departure] | None = None) -> int:
         """Give every stored departure the key ``client_key`` makes of its name now, once per process before
-        the first lookup by name (``rekey_departures``); how many changed."""
+        the first lookup by name (``rekey_departures``); how many changed. ``records``: the only ones whose
+        key may be older (bot/playbook.py, ``plan_all``)."""
         self.rekeyed = True
-        return rekey_departures(self.store)
+        return rekey_departures(self.store, records)
 
     def commit(self, record: Departure, change: Change) -> None:
         """Save ``record`` and what its watchers write about the change (touches), all or nothing.

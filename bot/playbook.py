@@ -55,6 +55,7 @@ import hashlib
 import importlib
 import json
 import sys
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -162,7 +163,7 @@ PLAN_NOTE = "planned"
 # Raise it when the same answers should now be planned otherwise and no planning module's code changed
 # (PLANNING_MODULES' source is part of the fingerprint anyway): every departure is then planned once more.
 PLAN_VERSION = 1
-# The modules whose code decides what is planned from a record.
+# The modules whose code decides what is planned from a record (and how names are keyed: see plan_all).
 PLANNING_MODULES = ("bot.playbook", "bot.workdays", "bot.countries", "bot.answers", "bot.interview", "bot.departures",
                     "bot.access", "bot.clock", "prompts.cadence", "storage.records")  # fmt: skip
 # Fields of a departure that planning never reads and that change without a re-plan (the question waiting is
@@ -224,7 +225,8 @@ class Playbook:
         # how touches settle, each only while still as it was read (bot/settling.py); the dispatcher's too
         self.ledger = Ledger(store, clock, self.words, team_grace=TEAM_GRACE)
         # Everything besides the record that decides the plan: a change to any of it re-plans every departure.
-        self._made_by = _digest([PLAN_VERSION, _code_digest(), _package_version("holidays"), team_zone,
+        self._made_by = _digest([PLAN_VERSION, _code_digest(), unicodedata.unidata_version,
+                                 _package_version("holidays"), team_zone,
                                  departures.zone.key, stay_years, repr(self.cadence), repr(departures.prompts.script),
                                  [self.words.render(key) for key in PLANNED_WORDS]])  # fmt: skip
 
@@ -707,15 +709,17 @@ class Playbook:
         (``still_planned``: greetings roll forward; a plan the dispatcher noted as lapsed is made), and the
         digest.
 
-        With the data in a file, start-up reads every departure anyway: the names' keys are checked then too
-        (``Departures.rekey``), rather than on the first lookup, which a person waits for.
+        With the data in a file, the names' keys are checked then too (``Departures.rekey``), rather than on the
+        first lookup, which a person waits for: those of the departures planned by another release only.
+        ``client_key`` is planning code (PLANNING_MODULES), so a departure planned by this release was keyed
+        by it; at a release's first start, every departure is planned by another.
         """
-        if not self.departures.rekeyed:
-            self.departures.rekey()
         now = self.clock.now()
         # only those the store finds planned by something else, or until now: every other change went through
         # Departures.commit, which re-planned it then
         records = self.store.departures_to_plan(self._made_by, iso(now))
+        if not self.departures.rekeyed:
+            self.departures.rekey([r for r in records if r.get("plan_by") != self._made_by])
         forgotten = [r for r in records if r.get("forgotten")]
         if forgotten:  # nothing is planned for them again: noted so, they are not found again
             with self.store.batch():
