@@ -132,10 +132,16 @@ class Outline:
         """``raw``, a whole stored departure, cut down to this outline."""
         answers = (raw.get("interview") or {}).get("answers") or {}
         kept: dict[str, Any] = {}
+        fields = self.answer_fields
         for question in self.answers:
             if question in answers:
                 answer = answers[question] if isinstance(answers[question], dict) else {}
-                kept[question] = {f: answer[f] for f in self.answer_fields if f in answer}
+                # a loop, not a comprehension: no frame per answer (70,000 in a report of 10,000 departures)
+                part: dict[str, Any] = {}
+                for name in fields:
+                    if name in answer:
+                        part[name] = answer[name]
+                kept[question] = part
         events = set(self.history_events)
         cut: Record = {name: raw[name] for name in self.top if name in raw}
         cut["interview"] = {"answers": kept}
