@@ -33,6 +33,9 @@ from prompts import MAX_OPTION_LABEL, Option, Question
 
 MAX_YEARS_AWAY = 10
 MAX_AMOUNT = Decimal("1000000000")
+# Past it, a whole number would not come back from the store as it went (nor from JSON readers elsewhere):
+# 2**53, the largest a double holds exactly, whatever a company's own interview allows.
+LARGEST_WHOLE_NUMBER = 2**53
 MAX_NAME_LENGTH = 200
 CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF"}
 MONTHS = {name.lower(): n for n, name in enumerate(calendar.month_abbr) if name} | {
@@ -719,6 +722,8 @@ def _number(question: Question, raw: str, ctx: Context) -> Parsed:
     if not re.fullmatch(r"-?\d+", text):
         raise AnswerError(f"'{_short(raw)}' is not a whole number.")
     n = int(text)
+    if abs(n) > LARGEST_WHOLE_NUMBER:
+        raise AnswerError(f"{_short(raw)} is too large a number to keep.")
     if question.min is not None and n < question.min:
         raise AnswerError(f"{n} is too small: the least is {question.min:g}.")
     if question.max is not None and n > question.max:

@@ -83,6 +83,13 @@ class Started:
     created: bool  # False: an open departure for this client already existed
 
 
+def newer_key(record: Departure) -> str | None:
+    """The key ``client_key`` makes of the departure's name now, if it differs from the stored one (made by an
+    older release); a forgotten record keeps its empty key."""
+    key = client_key(record["client"])
+    return key if record["client_key"] and key and record["client_key"] != key else None
+
+
 def rekey_departures(store: Store, records: Iterable[Departure] | None = None) -> int:
     """Give every stored departure (or those of ``records``) the key ``client_key`` makes of its name now;
     how many changed.
@@ -94,8 +101,8 @@ def rekey_departures(store: Store, records: Iterable[Departure] | None = None) -
     """
     stale = []
     for record in store.find_departures() if records is None else records:
-        key = client_key(record["client"])
-        if record["client_key"] and key and record["client_key"] != key:
+        key = newer_key(record)
+        if key is not None:
             record["client_key"] = key
             stale.append(record)
     if stale:

@@ -66,7 +66,7 @@ from zoneinfo import ZoneInfo
 
 from bot.answers import add_months
 from bot.clock import Clock, iso, parse_iso
-from bot.departures import Change, Departures
+from bot.departures import Change, Departures, newer_key
 from bot.settling import Ledger, Outcome
 from bot.workdays import (
     after_team_days,
@@ -658,10 +658,10 @@ class Playbook:
             note = {**note, "until": note["at"]}
         if cast(dict[str, Any], stored).get(PLAN_NOTE) == note:
             return
-        if not self.store.note_on_departure(stored["id"], _note_fields(note, self._made_by), read=stored):
+        if not self.store.note_on_departure(stored["id"], _note_fields(stored, note, self._made_by), read=stored):
             # changed between the read and the write (another process): noted to be made again
             lapsed: PlanNote = {**note, "until": note["at"]}
-            self.store.note_on_departure(stored["id"], _note_fields(lapsed, self._made_by))
+            self.store.note_on_departure(stored["id"], _note_fields(stored, lapsed, self._made_by))
 
     def plan_inputs(self, record: NewDeparture) -> str:
         """The fingerprint of what ``record``'s plan is made from: the record, and what planned it."""
@@ -820,15 +820,20 @@ def _holiday_day(holiday: Holiday, country: str | None, year: int) -> tuple[date
     return found
 
 
-def _note_fields(note: PlanNote, made_by: str) -> dict[str, Any]:
+def _note_fields(record: Departure, note: PlanNote, made_by: str) -> dict[str, Any]:
     """``note``, with what planned it and until when beside it, where the store can find the departures whose
-    plan no longer holds without reading every one (``Store.departures_to_plan``)."""
-    return {PLAN_NOTE: note, "plan_by": made_by, "plan_until": note["until"]}
+    plan no longer holds without reading every one (``Store.departures_to_plan``); and the name's key as this
+    release makes it, if it differs: ``plan_all`` re-keys only the departures planned by another release."""
+    fields = {PLAN_NOTE: note, "plan_by": made_by, "plan_until": note["until"]}
+    key = newer_key(record)
+    if key is not None:
+        fields["client_key"] = key
+    return fields
 
 
 def _set_note(record: Departure, note: PlanNote, made_by: str) -> None:
     """Keep ``note`` on ``record`` (the caller's copy; ``Store.note_on_departure`` writes it)."""
-    cast(dict[str, Any], record).update(_note_fields(note, made_by))
+    cast(dict[str, Any], record).update(_note_fields(record, note, made_by))
 
 
 def _digest(parts: list[Any]) -> str:

@@ -147,6 +147,7 @@ class Marks:
             return
         owed = [self.owed.popleft() for _ in range(len(self.owed))]
         started = time.monotonic()
+        claimed: list[Touch | None] = []
         try:
             # durable before DATA, but the disk's time is not the event loop's: the other lanes go on meanwhile
             with self.store.batch_durable_later():
@@ -155,7 +156,8 @@ class Marks:
                 claimed = [self.store.claim_touch(m.touch_id, m.expected, TouchStatus.SENDING, attempts=m.attempts,
                                                  claimed_at=m.claimed_at) for m in queued]  # fmt: skip
         except Exception as err:  # noqa: BLE001 - each waiting send raises it (the store is away)
-            self._failed(queued, owed, err)
+            # a failed batch left nothing; a failure once it was written (a compaction starting) left the claims
+            self._failed(queued, owed, err, claimed)
             self._last_write = time.monotonic() - started
             return
         task = asyncio.get_running_loop().create_task(self._resolve(queued, owed, claimed, started))
@@ -167,13 +169,7 @@ class Marks:
         try:
             await self.store.durable()
         except Exception as err:  # noqa: BLE001 - as above
-            self._failed(queued, owed, err)
-            # no DATA went: each touch goes back to where it was, as a failed batch would have left it
-            with contextlib.suppress(Exception):
-                for m, touch in zip(queued, claimed, strict=True):
-                    if touch is not None:
-                        self.store.claim_touch(m.touch_id, TouchStatus.SENDING, m.expected,
-                                               attempts=m.attempts - 1)  # fmt: skip
+            self._failed(queued, owed, err, claimed)
             return
         finally:
             self._last_write = time.monotonic() - started
@@ -181,12 +177,20 @@ class Marks:
             if not m.done.done():
                 m.done.set_result(touch)
 
-    def _failed(self, queued: list[_Mark], owed: list[Callable[[], None]], err: Exception) -> None:
-        """Each waiting send raises ``err``; what was owed to the store stays owed (writing it again is harmless)."""
+    def _failed(self, queued: list[_Mark], owed: list[Callable[[], None]], err: Exception,
+                claimed: list[Touch | None]) -> None:  # fmt: skip
+        """Each waiting send raises ``err``; what was owed to the store stays owed (writing it again is harmless).
+
+        No DATA went: each touch ``claimed`` goes back to the status it was claimed from, so that the next run
+        takes it again (the store may be away for these writes too: then it is cut off at the next start)."""
         self.owed.extendleft(reversed(owed))
         for m in queued:
             if not m.done.done():
                 m.done.set_exception(err)
+        with contextlib.suppress(Exception):
+            for m, touch in zip(queued, claimed, strict=False):
+                if touch is not None:
+                    self.store.claim_touch(m.touch_id, TouchStatus.SENDING, m.expected, attempts=m.attempts - 1)
 
 
 @dataclass

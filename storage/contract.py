@@ -234,7 +234,8 @@ def load_json(text: str | bytes) -> Any:
     parse every one), or by json where orjson refuses what json takes (a lone surrogate's escape, NaN).
 
     Alike wherever both read it, but for an integer past 64 bits, which orjson reads as a float: records
-    hold none (ids, counts and amounts up to bot.answers.MAX_AMOUNT are their only numbers)."""
+    hold none (ids, counts, amounts up to bot.answers.MAX_AMOUNT, whole-number answers up to
+    bot.answers.LARGEST_WHOLE_NUMBER)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

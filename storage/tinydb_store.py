@@ -312,6 +312,7 @@ class TinyDBStore(_TinyDBFiles):
         self._compact_error: BaseException | None = None
         # journal writes so far, and how many of them are known durable (batch_durable_later, durable())
         self._written = self._synced = 0
+        self._journal_failed: OSError | None = None  # an fsync of the journal that failed (see _fsync)
         try:
             self._generation = self._load_snapshot()
             replayed = self._replay_journals()
@@ -361,12 +362,13 @@ class TinyDBStore(_TinyDBFiles):
         )
         data = f'{{"w":[{items}]}}\n'.encode()
         with self._guard:
+            self._check_journal()
             start = self._journal.tell()
             try:
                 self._journal.write(data)
                 self._journal.flush()
                 if self._durable_now:
-                    os.fsync(self._journal.fileno())
+                    self._fsync(self._journal.fileno())
             except BaseException:
                 # Leave no partial line for the next append to follow.
                 self._journal.truncate(start)
@@ -383,14 +385,31 @@ class TinyDBStore(_TinyDBFiles):
                 return
             if self._closed:
                 raise StoreError("the store is closed")
+            self._check_journal()
             # a copy of the descriptor: a compaction may close the journal meanwhile (it syncs it first)
             fd = os.dup(self._journal.fileno())
         try:
-            await asyncio.to_thread(os.fsync, fd)
+            await asyncio.to_thread(self._fsync, fd)
         finally:
             os.close(fd)
         with self._guard:
             self._synced = max(self._synced, target)
+
+    def _fsync(self, fd: int) -> None:
+        """fsync, and after a failure no other: the kernel reports a lost write once, to one caller, and a
+        later fsync that succeeds says nothing of it (so a write waiting for ``durable`` would be taken as kept)."""
+        try:
+            os.fsync(fd)
+        except OSError as err:
+            self._journal_failed = err
+            raise
+
+    def _check_journal(self) -> None:
+        if self._journal_failed is not None:
+            raise StoreError(
+                f"the disk did not keep a write to {self._journal_path} ({self._journal_failed}). Restart sendoff: "
+                f"it reads back what the disk kept, and asks about any email it cannot tell went."
+            )
 
     def _committed(self) -> None:
         # Only now: a snapshot copied before the write was visible would miss
@@ -408,7 +427,8 @@ class TinyDBStore(_TinyDBFiles):
         with self._guard:
             if self._synced < self._written:
                 # what was written to wait for durable() is never left unsynced in a journal nobody syncs
-                os.fsync(self._journal.fileno())
+                self._check_journal()
+                self._fsync(self._journal.fileno())
                 self._synced = self._written
             self._journal.close()
             self._generation += 1

@@ -151,6 +151,7 @@ def test_money_in_the_forms_people_type(prompts, raw, amount, currency):
         ("in_their_words", "x" * 10_000, "10,000 characters; the limit here is 2,000"),
         ("workload", "-3", "too small"),
         ("workload", "many", "not a whole number"),
+        ("workload", "9" * 20, "too large a number to keep"),  # whatever a company's interview allows
         ("agreement_signed", "perhaps", "yes or no"),
     ],
 )
