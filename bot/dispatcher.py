@@ -229,14 +229,14 @@ class Dispatcher:
                 return await self.approvals.ask(touch, record)
             # today's cap was checked above with no wait since: the slot is taken now, before the send waits
             # for its lane, the server and the disk, so that the emails in flight on the other lanes count
-            slot = self.rate.take(now)
+            self.rate.count(now)
             went = False
             try:
                 settled = await self.courier.claim_and_send(touch, record, TouchStatus.PENDING, lane=lane)
                 went = settled.outcome is Outcome.SENT
             finally:
                 if not went:  # held, refused, or the store away before DATA (a batch's send raises only then)
-                    self.rate.give_back(slot)
+                    self.rate.give_back(now)
             return settled
         else:
             if touch["recipient"] == CHANNEL:

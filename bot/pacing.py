@@ -68,14 +68,10 @@ class RateCap:
     def count(self, at: datetime) -> None:
         self._sent.append(at)
 
-    def take(self, at: datetime) -> datetime:
-        """A slot of today's cap for an email about to go, counted from ``at`` (``give_back`` if it did not)."""
-        self._sent.append(at)
-        return at
-
-    def give_back(self, slot: datetime) -> None:
+    def give_back(self, at: datetime) -> None:
+        """Uncount the email counted at ``at`` (a slot taken before the send, which did not go)."""
         with contextlib.suppress(ValueError):  # a day later it has left the window anyway
-            self._sent.remove(slot)
+            self._sent.remove(at)
 
 
 class Pacing:

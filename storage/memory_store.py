@@ -88,11 +88,10 @@ def collector_paused() -> Iterator[None]:
 class MemoryStore(Store):
     def __init__(self) -> None:
         self._texts: dict[str, dict[int, str]] = {t: {} for t in TABLES}
-        # Tables of a file not yet even split into records, each with what reads it (see ``_table``).
-        self._unread: dict[str, Callable[[], dict[int, str]]] = {}
-        # Beside an unread table, its records as (id, JSON bytes), not split into texts: for a reader that
-        # parses each record once and keeps none (``outline_departures``), that split costs as much again.
-        self._unread_lines: dict[str, Callable[[], Iterable[tuple[int, bytes]]]] = {}
+        # Tables of a file not yet even split into records, each with what gives its records as (id, JSON bytes)
+        # (see ``_table``): a reader that parses each record once and keeps none (``outline_departures``) takes
+        # them so, without holding them as texts first.
+        self._unread: dict[str, Callable[[], Iterable[tuple[int, bytes]]]] = {}
         self._fields: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in TABLES}
         self._by_key: dict[str, dict[str, int]] = {t: {} for t in UNIQUE}
         self._ids_by: dict[str, dict[str, dict[Any, set[int]]]] = {t: {f: {} for f in LOOKUP[t]} for t in LOOKUP}
@@ -231,10 +230,9 @@ class MemoryStore(Store):
     def _table(self, table: str) -> dict[int, str]:
         """``table``'s texts by id, split out of the file first if that has not been done yet."""
         read = self._unread.pop(table, None)
-        self._unread_lines.pop(table, None)
         if read is not None:
-            for record_id, text in read().items():
-                self._load_text(table, record_id, text)
+            for record_id, text in read():
+                self._load_text(table, record_id, text.decode())
         return self._texts[table]
 
     def _load_text(self, table: str, record_id: int, text: str) -> None:
@@ -307,7 +305,7 @@ class MemoryStore(Store):
     def outline_departures(self, outline: Outline) -> list[Record]:
         """As the contract's, but each record is cut down as soon as it is parsed, and the table is not indexed
         on the way: ``sendoff report`` never looks a departure up, and never holds every whole one at once."""
-        lines = self._unread_lines.get(DEPARTURES) if DEPARTURES in self._unread else None
+        lines = self._unread.get(DEPARTURES)
         found = []
         with collector_paused():
             if lines is not None:  # straight from the file's bytes (a read-only report)

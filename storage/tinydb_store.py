@@ -34,7 +34,6 @@ import fcntl
 import io
 import json
 import os
-import re
 import threading
 import zlib
 from collections.abc import Iterator
@@ -159,13 +158,10 @@ def _parse_database(path: Path, raw: bytes) -> dict[str, dict[str, Any]]:
     return data
 
 
-# One record's line in a table of the line layout: "id":{...}, after a comma but for the first.
-_RECORD_LINE = re.compile(r'^,?"(\d+)":(.+)$', re.MULTILINE)
-
-
 def _record_lines(path: Path, table: str, section: memoryview) -> Iterator[tuple[int, bytes]]:
-    """The records of one table's lines as (id, JSON bytes), the section neither decoded nor searched: what
-    ``MemoryStore.outline_departures`` parses (orjson reads bytes faster than a text it must encode again)."""
+    """The records of one table's lines as (id, JSON bytes), checksummed, so as the writer wrote them; bytes,
+    for ``MemoryStore.outline_departures`` parses them as they are (orjson reads bytes faster than a text it
+    must encode again)."""
     lines = bytes(section).split(b"\n")
     if lines.pop():  # after the last newline: nothing
         raise StoreCorruptError(_corrupt_message(path, f"a line of its {table} is not a record"))
@@ -176,15 +172,6 @@ def _record_lines(path: Path, table: str, section: memoryview) -> Iterator[tuple
         if not (colon and text and head.startswith(opening) and head.endswith(b'"') and digits.isdigit()):
             raise StoreCorruptError(_corrupt_message(path, f"a line of its {table} is not a record"))
         yield int(digits), text
-
-
-def _records_of(path: Path, table: str, section: memoryview) -> dict[int, str]:
-    """The records' texts by id in one table's lines (checksummed, so as the writer wrote them)."""
-    data = bytes(section)
-    found = _RECORD_LINE.findall(data.decode("utf-8"))
-    if len(found) != data.count(b"\n"):
-        raise StoreCorruptError(_corrupt_message(path, f"a line of its {table} is not a record"))
-    return {int(record_id): text for record_id, text in found}
 
 
 def _corrupt_message(path: Path, why: object) -> str:
@@ -247,8 +234,7 @@ class _TinyDBFiles(MemoryStore):
             return None
         for table in TABLES:
             if table in sections:
-                self._unread[table] = partial(_records_of, self.path, table, sections[table])
-                self._unread_lines[table] = partial(_record_lines, self.path, table, sections[table])
+                self._unread[table] = partial(_record_lines, self.path, table, sections[table])
         self._unindexed.update(TABLES)
         return meta
 
